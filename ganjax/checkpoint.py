@@ -1,0 +1,188 @@
+"""Orbax checkpoints of a run: both TrainStates, the step, the data position, the config.
+
+Layout: `WORKDIR/checkpoints/<step>/{state,meta}`. `state` holds both
+TrainStates (params, Adam moments, step counters, BatchNorm statistics);
+`meta` is JSON with the step, the input pipeline's position, the run's PRNG
+key data and the resolved config, so a checkpoint can be restored with no
+config file at hand. Orbax writes each step to a temporary folder and renames
+it when complete, so a process killed mid-save leaves the previous
+checkpoints intact and the partial one is never listed.
+"""
+
+import dataclasses
+import datetime
+import json
+import pathlib
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from flax.training import train_state
+
+from ganjax import train_step
+from ganjax.errors import CheckpointError
+from ganjax.train_step import GState
+
+CHECKPOINT_DIR = 'checkpoints'
+
+
+@dataclasses.dataclass
+class Run:
+  """A restored run: what `ganjax.restore` returns."""
+
+  config: ml_collections.ConfigDict
+  g_state: GState
+  d_state: train_state.TrainState
+  step: int
+  workdir: pathlib.Path
+
+
+def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=max_to_keep,
+      create=not read_only,
+      read_only=read_only,
+      enable_async_checkpointing=not read_only,
+      cleanup_tmp_directories=not read_only,
+  )
+  return ocp.CheckpointManager(directory, options=options, item_names=('state', 'meta'))
+
+
+def _steps(manager: ocp.CheckpointManager) -> list[int]:
+  manager.reload()  # another process may have written or deleted steps
+  return sorted(manager.all_steps())
+
+
+def _shapes(tree: Any) -> dict[str, tuple]:
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+class Checkpointer:
+  """Saves and restores a run's checkpoints under `workdir/checkpoints`."""
+
+  def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict):
+    self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+    self.config = config
+    self._manager = _manager(self.directory, max_to_keep=config.checkpoint.max_to_keep)
+
+  def all_steps(self) -> list[int]:
+    return _steps(self._manager)
+
+  def latest_step(self) -> int | None:
+    steps = self.all_steps()
+    return steps[-1] if steps else None
+
+  def save(self, step: int, g_state: GState, d_state: train_state.TrainState, meta: dict[str, Any]) -> None:
+    """Starts an asynchronous save of `step`; returns once the arrays are copied."""
+    # Copies so the donated buffers of the next train step can never alias what is being written.
+    state = jax.tree.map(lambda x: x.copy(), {'g': g_state, 'd': d_state})
+    meta = {'step': step, 'config': json.loads(self.config.to_json_best_effort()), **meta}
+    self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def restore(self, step: int, g_state: GState, d_state: train_state.TrainState) -> tuple[GState, train_state.TrainState, dict]:
+    """Restores `step` into states shaped like the given ones; CheckpointError if they differ."""
+    return restore_states(self._manager, self.directory, step, g_state, d_state)
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+  def set_aside(self) -> pathlib.Path | None:
+    """Renames existing checkpoints out of the way (for a fresh start); returns the new path."""
+    if not self.all_steps():
+      return None
+    self._manager.close()
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    target = self.directory.with_name(f'{CHECKPOINT_DIR}.old-{stamp}')
+    self.directory.rename(target)
+    self._manager = _manager(self.directory, max_to_keep=self.config.checkpoint.max_to_keep)
+    return target
+
+
+def _describe(directory: pathlib.Path, steps: list[int]) -> str:
+  return f'checkpoints in {directory}: steps {steps}' if steps else f'no checkpoints in {directory}'
+
+
+def restore_states(manager: ocp.CheckpointManager, directory: pathlib.Path, step: int, g_state: GState, d_state: train_state.TrainState):
+  """Restores states of `step` into the given templates, with one-line errors for every failure."""
+  steps = _steps(manager)
+  if step not in steps:
+    raise CheckpointError(f'no checkpoint for step {step}; {_describe(directory, steps)}')
+  target = {'g': g_state, 'd': d_state}
+  try:
+    saved = manager.item_metadata(step)['state']
+    saved_shapes = _shapes(saved)
+  except Exception as e:
+    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+  if saved_shapes is not None and saved_shapes:
+    want = _shapes(target)
+    for key in sorted(set(saved_shapes) | set(want)):
+      if saved_shapes.get(key) != want.get(key):
+        raise CheckpointError(
+            f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
+            f'checkpoint but {want.get(key)} in the model (changed widths or latent size?)'
+        )
+  # Restore onto this process' first device, wherever the checkpoint was written.
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=device), target)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+  except Exception as e:
+    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+  return restored['state']['g'], restored['state']['d'], dict(restored['meta'])
+
+
+def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict, ocp.CheckpointManager, pathlib.Path]:
+  """Opens a run's checkpoints read-only; returns (step, meta, manager, directory)."""
+  directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+  if not directory.is_dir():
+    raise CheckpointError(f'no checkpoints in {directory} (is {workdir} a ganjax workdir?)')
+  manager = _manager(directory, read_only=True)
+  steps = _steps(manager)
+  if not steps:
+    raise CheckpointError(f'no checkpoints in {directory}')
+  step = steps[-1] if step is None else step
+  if step not in steps:
+    raise CheckpointError(f'no checkpoint for step {step}; {_describe(directory, steps)}')
+  try:
+    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+  except Exception as e:
+    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+  return step, dict(meta), manager, directory
+
+
+def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
+  """The run's config as saved in the checkpoint (JSON lists turned back into tuples)."""
+
+  def fix(value):
+    if isinstance(value, dict):
+      return {k: fix(v) for k, v in value.items()}
+    return tuple(value) if isinstance(value, list) else value
+
+  return ml_collections.ConfigDict(fix(meta['config']))
+
+
+def restore(workdir: str | pathlib.Path, step: int | None = None) -> Run:
+  """Restores a run from its checkpoint alone (no config file needed).
+
+  Args:
+    workdir: the run's workdir (holding `checkpoints/`).
+    step: the step to restore; the latest when None.
+
+  Returns:
+    A `Run` with `.config`, `.g_state`, `.d_state`, `.step`, on this process' devices.
+  """
+  step, meta, manager, directory = read_meta(workdir, step)
+  try:
+    config = config_from_meta(meta)
+    templates = jax.eval_shape(lambda: train_step.create_states(config, jax.random.key(0)))
+    g_state, d_state, _ = restore_states(manager, directory, step, *templates)
+  finally:
+    manager.close()
+  return Run(config=config, g_state=g_state, d_state=d_state, step=step, workdir=pathlib.Path(workdir))

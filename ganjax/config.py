@@ -1,0 +1,141 @@
+"""The tutorial's configuration, which is also the schema every experiment follows.
+
+`experiments/*.py` start from `tutorial_config()` and override fields; this
+module checks that a config has exactly these keys, with these types and
+sensible values, before any JAX code runs.
+"""
+
+import importlib.util
+import pathlib
+
+import ml_collections
+
+from ganjax.errors import ConfigError
+
+_D_UPDATES = ('separate', 'joint')
+_G_NORMS = ('none', 'batch')
+_SOURCES = ('shipped', 'idx', 'tfds')
+
+
+def tutorial_config() -> ml_collections.ConfigDict:
+  """The tutorial GAN exactly: MLP G, strided-conv D, BCE, Adam(2e-4, 0.5), batch 64."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds'
+  c.data.dir = ''  # folder of idx .gz files (source='idx') or TFDS data_dir ('tfds')
+  c.data.tfds_name = 'mnist'
+  c.data.split = 'train'
+  c.data.tfds_download = False  # True lets TFDS download and prepare (needs network)
+  c.data.image_shape = (28, 28, 1)
+  c.data.limit = 0  # use only the first N images (0 = all); for smoke tests
+
+  c.model = ml_collections.ConfigDict()
+  c.model.latent_dim = 100
+  c.model.g_features = (256, 512, 1024)
+  c.model.g_norm = 'none'  # 'none' | 'batch'
+  c.model.g_bn_momentum = 0.99
+  c.model.d_features = (64, 128)
+  c.model.leaky_slope = 0.2
+  c.model.d_dropout = 0.0
+
+  c.opt = ml_collections.ConfigDict()
+  c.opt.g_lr = 2e-4
+  c.opt.d_lr = 2e-4
+  c.opt.b1 = 0.5
+  c.opt.b2 = 0.999
+  c.opt.eps = 1e-7  # Keras' Adam epsilon
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.real_label = 1.0  # < 1: one-sided label smoothing
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 5000
+  c.train.batch_size = 64
+  c.train.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
+  c.train.log_every_steps = 100
+  c.train.sample_every_steps = 500
+  c.train.num_sample_images = 64  # the fixed latent batch drawn as a square grid
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = 1000  # 0: only at the end
+  c.checkpoint.max_to_keep = 3
+  c.checkpoint.enabled = True
+  c.checkpoint.resume = True  # False: move existing checkpoints aside and start fresh
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every_steps = 1000  # 0 turns evaluation during training off
+  c.eval.num_samples = 1000
+  return c
+
+
+def _check(cond: bool, msg: str) -> None:
+  if not cond:
+    raise ConfigError(msg)
+
+
+def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str) -> None:
+  for key in config.keys():
+    _check(key in schema, f"unknown config key '{prefix}{key}'; known keys here: {sorted(schema.keys())}")
+  for key, ref in schema.items():
+    name = f'{prefix}{key}'
+    _check(key in config, f'config is missing {name!r}')
+    value = config[key]
+    if isinstance(ref, ml_collections.ConfigDict):
+      _check(isinstance(value, ml_collections.ConfigDict), f'{name} must be a section, got {value!r}')
+      _check_schema(value, ref, name + '.')
+    elif isinstance(ref, bool):
+      _check(isinstance(value, bool), f'{name} must be a bool, got {value!r}')
+    elif isinstance(ref, int):
+      _check(isinstance(value, int) and not isinstance(value, bool), f'{name} must be an int, got {value!r}')
+    elif isinstance(ref, float):
+      _check(isinstance(value, (int, float)) and not isinstance(value, bool), f'{name} must be a number, got {value!r}')
+    elif isinstance(ref, str):
+      _check(isinstance(value, str), f'{name} must be a string, got {value!r}')
+    elif isinstance(ref, tuple):
+      ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) and v > 0 for v in value)
+      _check(ok and len(value) > 0, f'{name} must be a non-empty sequence of positive ints, got {value!r}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError naming the first field that is unknown, mistyped or out of range."""
+  _check(isinstance(config, ml_collections.ConfigDict), f'config must be a ConfigDict, got {type(config)}')
+  _check_schema(config, tutorial_config(), '')
+  t, m, o = config.train, config.model, config.opt
+  _check(t.num_steps > 0, f'train.num_steps must be > 0, got {t.num_steps}')
+  _check(t.batch_size > 0, f'train.batch_size must be > 0, got {t.batch_size}')
+  _check(t.log_every_steps > 0, f'train.log_every_steps must be > 0, got {t.log_every_steps}')
+  _check(t.sample_every_steps >= 0, f'train.sample_every_steps must be >= 0, got {t.sample_every_steps}')
+  _check(t.num_sample_images > 0, f'train.num_sample_images must be > 0, got {t.num_sample_images}')
+  _check(t.d_update in _D_UPDATES, f'train.d_update must be one of {_D_UPDATES}, got {t.d_update!r}')
+  _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
+  _check(m.latent_dim > 0, f'model.latent_dim must be > 0, got {m.latent_dim}')
+  _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
+  _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
+  _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
+  _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
+  _check(config.data.source in _SOURCES, f'data.source must be one of {_SOURCES}, got {config.data.source!r}')
+  _check(config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files")
+  _check(len(config.data.image_shape) == 3, f'data.image_shape must be (H, W, C), got {config.data.image_shape}')
+  _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
+  _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
+  _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
+  _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
+  _check(config.eval.num_samples > 0, 'eval.num_samples must be > 0')
+
+
+def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """Loads `get_config()` from an experiment file, e.g. for a variant to build on its base."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise ConfigError(f'no experiment config at {path}')
+  spec = importlib.util.spec_from_file_location(f'ganjax_experiment_{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def sibling(this_file: str, name: str) -> ml_collections.ConfigDict:
+  """The config of experiment `name` in the same folder as `this_file`."""
+  return load_experiment(pathlib.Path(this_file).with_name(f'{name}.py'))

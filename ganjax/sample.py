@@ -1,0 +1,43 @@
+"""Samples from a run's checkpoint: `python -m ganjax.sample --workdir DIR --num 64 --out grid.png`.
+
+`--out` ending in .png writes a grid; ending in .npz writes the arrays
+(`images`, float32 in [-1, 1], shape (N, H, W, C)).
+"""
+
+import pathlib
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+from ganjax import checkpoint, sampling, writers
+from ganjax.errors import GanjaxError
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory with checkpoints/.', required=True)
+_OUT = flags.DEFINE_string('out', None, 'Output file: .png (grid) or .npz (arrays).', required=True)
+_NUM = flags.DEFINE_integer('num', 64, 'Number of samples.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent vectors.')
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  logging.set_verbosity(logging.ERROR)  # Orbax warns about read-only opens.
+  out = pathlib.Path(_OUT.value)
+  if out.suffix not in ('.png', '.npz'):
+    sys.exit(f'ganjax: error: --out must end in .png or .npz, got {out}')
+  try:
+    run = checkpoint.restore(_WORKDIR.value, _STEP.value)
+  except GanjaxError as e:
+    sys.exit(f'ganjax: error: {e}')
+  images = sampling.sample(run, _NUM.value, seed=_SEED.value)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  if out.suffix == '.png':
+    writers.save_png(writers.image_grid(images), out)
+  else:
+    np.savez_compressed(out, images=images)
+  print(f'wrote {len(images)} samples from step {run.step} of {_WORKDIR.value} to {out}')
+
+
+if __name__ == '__main__':
+  app.run(main)

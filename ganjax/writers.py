@@ -1,0 +1,75 @@
+"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, PNG grids.
+
+TensorBoard files are written with tensorboardX, which needs no TensorFlow.
+"""
+
+import json
+import math
+import pathlib
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image
+from tensorboardX import SummaryWriter
+
+
+def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
+  """Tiles images (N, H, W, C) in [-1, 1] into one uint8 image, as square as possible."""
+  n, h, w, c = images.shape
+  cols = math.ceil(math.sqrt(n))
+  rows = math.ceil(n / cols)
+  grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+  pixels = np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    y, x = pad + r * (h + pad), pad + col * (w + pad)
+    grid[y : y + h, x : x + w] = pixels[i]
+  return grid
+
+
+def save_png(grid: np.ndarray, path: pathlib.Path) -> None:
+  """Writes a uint8 (H, W, C) image; grayscale when C == 1. Written atomically."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  tmp = path.with_suffix('.tmp.png')
+  image.save(tmp)
+  tmp.replace(path)
+
+
+class RunWriter:
+  """Appends metrics to `metrics.jsonl` and TensorBoard; writes sample grids as PNG."""
+
+  def __init__(self, workdir: pathlib.Path, start_step: int = 0):
+    """Opens the run's logs; on a resume from `start_step`, records after it are dropped."""
+    self.workdir = workdir
+    path = workdir / 'metrics.jsonl'
+    # Steps after the checkpoint are trained again; keep one record per step.
+    kept = [] if not start_step or not path.exists() else [
+        line for line in path.read_text().splitlines() if line.strip() and json.loads(line)['step'] <= start_step
+    ]
+    path.write_text(''.join(line + '\n' for line in kept))
+    self._jsonl = open(path, 'a')  # noqa: SIM115 (closed in close())
+    self._tb = SummaryWriter(str(workdir / 'tensorboard'), purge_step=start_step or None)
+
+  def scalars(self, step: int, metrics: Mapping[str, float]) -> None:
+    record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
+    self._jsonl.write(json.dumps(record) + '\n')
+    self._jsonl.flush()  # a crash loses at most the line being written
+    for key, value in record.items():
+      if key != 'step':
+        self._tb.add_scalar(key, value, step)
+
+  def samples(self, step: int, images: np.ndarray) -> pathlib.Path:
+    grid = image_grid(images)
+    path = self.workdir / 'samples' / f'step_{step:06d}.png'
+    save_png(grid, path)
+    self._tb.add_image('samples', grid, step, dataformats='HWC')
+    return path
+
+  def flush(self) -> None:
+    self._jsonl.flush()
+    self._tb.flush()
+
+  def close(self) -> None:
+    self._jsonl.close()
+    self._tb.close()

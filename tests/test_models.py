@@ -1,0 +1,57 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganjax import models
+from ganjax.config import tutorial_config
+
+
+def _count(params) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+
+
+def test_parameter_counts_match_the_tutorial():
+  g, d = models.build_models(tutorial_config())
+  g_params = g.init(jax.random.key(0), jnp.zeros((1, 100)))['params']
+  d_params = d.init(jax.random.key(1), jnp.zeros((1, 28, 28, 1)))['params']
+  # Keras' summary of the tutorial model: Dense layers 100-256-512-1024-784 ...
+  assert _count(g_params) == (100 * 256 + 256) + (256 * 512 + 512) + (512 * 1024 + 1024) + (1024 * 784 + 784)
+  assert _count(g_params) == 1_486_352
+  # ... and Conv 3x3x1x64, Conv 3x3x64x128, Dense 7*7*128 -> 1.
+  assert _count(d_params) == (9 * 64 + 64) + (9 * 64 * 128 + 128) + (7 * 7 * 128 + 1)
+  assert _count(d_params) == 80_769
+
+
+def test_generator_output_shape_and_range():
+  g, _ = models.build_models(tutorial_config())
+  z = jax.random.normal(jax.random.key(0), (5, 100)) * 10.0  # large inputs saturate tanh
+  variables = g.init(jax.random.key(1), z)
+  images = g.apply(variables, z)
+  assert images.shape == (5, 28, 28, 1)
+  assert float(images.min()) >= -1.0 and float(images.max()) <= 1.0
+  assert float(images.std()) > 0
+
+
+def test_discriminator_returns_one_logit_per_image():
+  _, d = models.build_models(tutorial_config())
+  x = jax.random.uniform(jax.random.key(0), (7, 28, 28, 1), minval=-1, maxval=1)
+  variables = d.init(jax.random.key(1), x)
+  logits = d.apply(variables, x)
+  assert logits.shape == (7,)
+  assert np.all(np.isfinite(logits))
+
+
+def test_discriminator_feature_map_sizes():
+  _, d = models.build_models(tutorial_config())
+  x = jnp.zeros((1, 28, 28, 1))
+  shapes = jax.tree.map(lambda p: p.shape, d.init(jax.random.key(0), x)['params'])
+  # Two stride-2 SAME convolutions take 28x28 to 14x14 to 7x7.
+  assert shapes['Dense_0']['kernel'] == (7 * 7 * 128, 1)
+
+
+def test_batchnorm_generator_has_running_statistics():
+  config = tutorial_config()
+  config.model.g_norm = 'batch'
+  g, _ = models.build_models(config)
+  variables = g.init(jax.random.key(0), jnp.zeros((2, 100)))
+  assert set(variables) == {'params', 'batch_stats'}

@@ -1,0 +1,99 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax import train_step
+
+
+def _trees_equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def _states(config, seed=0):
+  return train_step.create_states(config, jax.random.key(seed))
+
+
+def _batch(config, seed=0):
+  return jax.random.uniform(jax.random.key(100 + seed), (config.train.batch_size, *config.data.image_shape), minval=-1, maxval=1)
+
+
+@pytest.mark.parametrize('g_norm', ['none', 'batch'])
+def test_no_gradient_crosses_between_the_networks(tiny_config, g_norm):
+  tiny_config.model.g_norm = g_norm
+  g_state, d_state = _states(tiny_config)
+  z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
+  rng = jax.random.key(2)
+  # G's loss: D's params are held constant.
+  grads = jax.grad(lambda g, d: train_step.g_loss_fn(g, d, g_state, d_state, z, rng)[0], argnums=(0, 1))(
+      g_state.params, d_state.params
+  )
+  assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
+  assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
+  # D's loss on fakes: G's params get no gradient.
+  grads = jax.grad(lambda d, g: train_step.d_fake_loss_fn(d, g, g_state, d_state, z, rng)[0], argnums=(0, 1))(
+      d_state.params, g_state.params
+  )
+  assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
+  assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
+
+
+@pytest.mark.parametrize('d_update', ['separate', 'joint'])
+def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_update):
+  g_state, d_state = _states(tiny_config)
+  batch, rng = _batch(tiny_config), jax.random.key(3)
+  g_out, d_out, _ = train_step.train_step(g_state, d_state, batch, rng, d_update=d_update)
+
+  # Recompute the step's two phases one at a time, with the step's own keys.
+  d_rng, g_rng = jax.random.split(rng)
+  d_after, _ = train_step.d_phase(g_state, d_state, batch, d_rng, d_update, 1.0)
+  g_after, _ = train_step.g_phase(g_state, d_after, batch.shape[0], g_rng)
+  # D ends the step exactly as its own update left it: the G update did not touch it.
+  assert _trees_equal(d_out.params, d_after.params)
+  assert _trees_equal(d_out.opt_state, d_after.opt_state)
+  # G's update starts from G's original params: the D updates did not touch G.
+  assert _trees_equal(g_out.params, g_after.params)
+  assert not _trees_equal(g_out.params, g_state.params)
+  assert not _trees_equal(d_out.params, d_state.params)
+  assert int(d_out.step) == (2 if d_update == 'separate' else 1)
+  assert int(g_out.step) == 1
+
+
+def test_separate_makes_two_adam_steps_and_joint_one(tiny_config):
+  g_state, d_state = _states(tiny_config)
+  batch, rng = _batch(tiny_config), jax.random.key(3)
+  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='separate')
+  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='joint')
+  assert not _trees_equal(d_sep.params, d_joint.params)
+
+
+def test_d_loss_falls_on_a_fixed_batch(tiny_config):
+  # G barely moves, so D faces a fixed task: real batch vs the same fakes each step.
+  tiny_config.opt.g_lr = 1e-9
+  g_state, d_state = _states(tiny_config)
+  batch = _batch(tiny_config)
+  step = train_step.make_train_step(tiny_config)
+  losses = []
+  for i in range(30):
+    g_state, d_state, metrics = step(g_state, d_state, batch, jax.random.key(7))  # same key: same fakes each step
+    losses.append(float(metrics['d_loss']))
+  assert losses[-1] < losses[0]
+  assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves((g_state.params, d_state.params)))
+
+
+def test_metrics_are_finite_scalars_in_range(tiny_config):
+  g_state, d_state = _states(tiny_config)
+  _, _, m = train_step.make_train_step(tiny_config)(g_state, d_state, _batch(tiny_config), jax.random.key(0))
+  expected = {'d_loss', 'd_acc', 'g_loss', 'd_real_prob', 'd_fake_prob', 'g_grad_norm', 'd_grad_norm'}
+  assert expected <= set(m)
+  for key, value in m.items():
+    assert jnp.shape(value) == () and np.isfinite(value), key
+  assert 0 <= m['d_acc'] <= 1 and 0 < m['d_real_prob'] < 1 and 0 < m['d_fake_prob'] < 1
+  np.testing.assert_allclose(m['d_loss'], 0.5 * (m['d_loss_real'] + m['d_loss_fake']), rtol=1e-6)
+
+
+def test_batchnorm_statistics_update_in_g_phase_only(tiny_config):
+  tiny_config.model.g_norm = 'batch'
+  g_state, d_state = _states(tiny_config)
+  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(0))
+  assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)
