@@ -16,6 +16,7 @@ import pathlib
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -47,7 +48,8 @@ def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only:
       enable_async_checkpointing=not read_only,
       cleanup_tmp_directories=not read_only,
   )
-  return ocp.CheckpointManager(directory, options=options, item_names=('state', 'meta'))
+  handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+  return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
 def _steps(manager: ocp.CheckpointManager) -> list[int]:
@@ -56,8 +58,16 @@ def _steps(manager: ocp.CheckpointManager) -> list[int]:
 
 
 def _shapes(tree: Any) -> dict[str, tuple]:
+  """'g/params/Dense_0/kernel' -> shape; the same names for saved metadata and live states."""
+
+  def name(entry) -> str:
+    for attr in ('key', 'name', 'idx'):
+      if hasattr(entry, attr):
+        return str(getattr(entry, attr))
+    return str(entry)
+
   flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+  return {'/'.join(name(e) for e in path): tuple(leaf.shape) if hasattr(leaf, 'shape') else () for path, leaf in flat}
 
 
 class Checkpointer:
@@ -120,9 +130,9 @@ def restore_states(manager: ocp.CheckpointManager, directory: pathlib.Path, step
     saved_shapes = _shapes(saved)
   except Exception as e:
     raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
-  if saved_shapes is not None and saved_shapes:
+  if saved_shapes:
     want = _shapes(target)
-    for key in sorted(set(saved_shapes) | set(want)):
+    for key in sorted(set(saved_shapes) | set(want), key=lambda k: ('/params/' not in k, k)):  # params first
       if saved_shapes.get(key) != want.get(key):
         raise CheckpointError(
             f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
@@ -130,7 +140,8 @@ def restore_states(manager: ocp.CheckpointManager, directory: pathlib.Path, step
         )
   # Restore onto this process' first device, wherever the checkpoint was written.
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=device), target)
+  # (TrainState.create leaves `step` a Python int, hence jnp.asarray for its dtype.)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), getattr(x, 'dtype', None) or jnp.asarray(x).dtype, sharding=device), target)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
   except Exception as e:

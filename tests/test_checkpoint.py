@@ -1,0 +1,158 @@
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import ganjax
+from ganjax import train
+from ganjax.errors import CheckpointError, DivergenceError
+from tests.conftest import ROOT, run_cli
+
+TINY = '--config=experiments/tiny.py'
+
+
+def _assert_trees_identical(a, b):
+  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(leaves_a) == len(leaves_b)
+  for x, y in zip(leaves_a, leaves_b, strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _records(workdir):
+  return [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+
+
+def _train_records(workdir):
+  return [r for r in _records(workdir) if 'd_loss' in r]
+
+
+def _cli(workdir, *overrides):
+  proc = run_cli('ganjax.main', TINY, f'--workdir={workdir}', *overrides)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout + proc.stderr
+
+
+def test_stop_and_resume_is_bitwise_identical_to_one_run(tmp_path):
+  _cli(tmp_path / 'once', '--config.train.num_steps=20')
+  _cli(tmp_path / 'twice', '--config.train.num_steps=10')
+  out = _cli(tmp_path / 'twice', '--config.train.num_steps=20')
+  assert 'resuming from the checkpoint at step 10' in out
+  once, twice = ganjax.restore(tmp_path / 'once'), ganjax.restore(tmp_path / 'twice')
+  assert once.step == twice.step == 20
+  _assert_trees_identical((once.g_state, once.d_state), (twice.g_state, twice.d_state))
+  # Every metric of every logged step, before and after the resume, is the same.
+  assert _records(tmp_path / 'once') == _records(tmp_path / 'twice')
+
+
+def test_sigterm_saves_and_resume_matches_an_uninterrupted_run(tmp_path):
+  workdir = tmp_path / 'killed'
+  cmd = [sys.executable, '-m', 'ganjax.main', TINY, f'--workdir={workdir}', '--config.train.num_steps=1000000',
+         '--config.checkpoint.every_steps=0', '--config.eval.every_steps=0', '--config.train.sample_every_steps=0']
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  deadline = time.time() + 240
+  while time.time() < deadline and not ((workdir / 'metrics.jsonl').exists() and _train_records(workdir)):
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 0, out[-3000:]
+  assert 'stopped by SIGTERM after step' in out
+  stopped = ganjax.restore(workdir).step
+  assert stopped > 0
+  total = stopped + 15
+  common = ['--config.eval.every_steps=0', '--config.train.sample_every_steps=0', f'--config.train.num_steps={total}']
+  out = _cli(workdir, *common)
+  assert f'resuming from the checkpoint at step {stopped}' in out
+  _cli(tmp_path / 'straight', *common)
+  resumed, straight = ganjax.restore(workdir), ganjax.restore(tmp_path / 'straight')
+  assert resumed.step == straight.step == total
+  _assert_trees_identical((resumed.g_state, resumed.d_state), (straight.g_state, straight.d_state))
+  assert _train_records(workdir)[-1] == _train_records(tmp_path / 'straight')[-1]
+
+
+def test_partial_checkpoint_left_by_a_killed_save_is_ignored(tmp_path):
+  _cli(tmp_path, '--config.train.num_steps=20')
+  ckpt = tmp_path / 'checkpoints'
+  # What a process killed (SIGKILL) in the middle of saving step 30 leaves: Orbax
+  # writes into a temporary folder and renames it only once complete.
+  partial = ckpt / '30.orbax-checkpoint-tmp-1234567'
+  shutil.copytree(ckpt / '20', partial)
+  (partial / 'state').joinpath('half_written').write_bytes(b'\0' * 100)
+  assert ganjax.restore(tmp_path).step == 20
+  out = _cli(tmp_path, '--config.train.num_steps=40')
+  assert 'resuming from the checkpoint at step 20' in out
+  assert ganjax.restore(tmp_path).step == 40
+
+
+def test_divergence_leaves_the_last_good_checkpoint(tmp_path, tiny_config):
+  tiny_config.train.num_steps = 10
+  train.train_and_evaluate(tiny_config, tmp_path)
+  good = ganjax.restore(tmp_path)
+  tiny_config.train.num_steps = 20
+  tiny_config.opt.g_lr = 1e30
+  with pytest.raises(DivergenceError, match='at step 1[0-9]'):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  after = ganjax.restore(tmp_path)
+  assert after.step == 10
+  _assert_trees_identical((good.g_state, good.d_state), (after.g_state, after.d_state))
+
+
+def test_restore_from_checkpoint_alone_and_sample(tmp_path, tiny_config):
+  result = train.train_and_evaluate(tiny_config, tmp_path)
+  (tmp_path / 'config.json').unlink()  # the checkpoint carries its config
+  run = ganjax.restore(tmp_path)
+  assert run.step == 20 and run.config.model.g_features == (16, 32)
+  _assert_trees_identical(run.g_state.params, result['g_state'].params)
+  images = ganjax.sample(run, 37, seed=3, batch_size=16)
+  assert images.shape == (37, 28, 28, 1) and images.dtype == np.float32
+  assert images.min() >= -1 and images.max() <= 1
+  np.testing.assert_array_equal(images, ganjax.sample(run, 37, seed=3, batch_size=16))
+  assert not np.array_equal(images, ganjax.sample(run, 37, seed=4, batch_size=16))
+  assert ganjax.restore(tmp_path, step=10).step == 10
+
+
+def test_restore_errors_name_the_problem(tmp_path, tiny_config):
+  with pytest.raises(CheckpointError, match='no checkpoints in'):
+    ganjax.restore(tmp_path)
+  train.train_and_evaluate(tiny_config, tmp_path)
+  with pytest.raises(CheckpointError, match=r'no checkpoint for step 15; checkpoints in .*: steps \[10, 20\]'):
+    ganjax.restore(tmp_path, step=15)
+  # A changed model: the same workdir resumed with other widths.
+  tiny_config.model.g_features = (16, 64)
+  tiny_config.train.num_steps = 30
+  with pytest.raises(CheckpointError, match=r'does not fit this model: g/params/Dense_1/bias is \(32,\) in the checkpoint but \(64,\) in the model'):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  # A corrupt checkpoint: its array files overwritten.
+  for f in (tmp_path / 'checkpoints' / '20' / 'state').rglob('*'):
+    if f.is_file() and f.stat().st_size > 0 and 'metadata' not in f.name:
+      f.write_bytes(b'garbage')
+  with pytest.raises(CheckpointError, match='unreadable or corrupt'):
+    ganjax.restore(tmp_path, step=20)
+
+
+def test_fresh_start_moves_old_checkpoints_aside(tmp_path, tiny_config):
+  tiny_config.train.num_steps = 10
+  train.train_and_evaluate(tiny_config, tmp_path)
+  tiny_config.checkpoint.resume = False
+  train.train_and_evaluate(tiny_config, tmp_path)
+  old = list(tmp_path.glob('checkpoints.old-*'))
+  assert len(old) == 1 and (old[0] / '10').is_dir()
+  assert ganjax.restore(tmp_path).step == 10
+
+
+def test_sample_cli_writes_png_and_npz(tmp_path, tiny_config):
+  train.train_and_evaluate(tiny_config, tmp_path)
+  proc = run_cli('ganjax.sample', f'--workdir={tmp_path}', '--num=16', f'--out={tmp_path}/grid.png')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert (tmp_path / 'grid.png').is_file()
+  proc = run_cli('ganjax.sample', f'--workdir={tmp_path}', '--num=5', '--step=10', f'--out={tmp_path}/s.npz')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  images = np.load(tmp_path / 's.npz')['images']
+  assert images.shape == (5, 28, 28, 1)
+  proc = run_cli('ganjax.sample', f'--workdir={tmp_path}/none', '--num=5', f'--out={tmp_path}/s.npz')
+  assert proc.returncode != 0 and 'ganjax: error: no checkpoints in' in proc.stderr
