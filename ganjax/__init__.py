@@ -1,7 +1,7 @@
 """ganjax: GANs in JAX/Flax, from the tutorial MNIST GAN to a research baseline.
 
-    run = ganjax.restore('runs/mnist_gan')      # .config, .g_state, .d_state, .step
-    images = ganjax.sample(run, 64, seed=0)     # numpy (64, 28, 28, 1) in [-1, 1]
+run = ganjax.restore('runs/mnist_gan')      # .config, .g_state, .d_state, .step
+images = ganjax.sample(run, 64, seed=0)     # numpy (64, 28, 28, 1) in [-1, 1]
 """
 
 from ganjax.checkpoint import Run, restore

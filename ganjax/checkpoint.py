@@ -42,11 +42,11 @@ class Run:
 
 def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=max_to_keep,
-      create=not read_only,
-      read_only=read_only,
-      enable_async_checkpointing=not read_only,
-      cleanup_tmp_directories=not read_only,
+    max_to_keep=max_to_keep,
+    create=not read_only,
+    read_only=read_only,
+    enable_async_checkpointing=not read_only,
+    cleanup_tmp_directories=not read_only,
   )
   handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
   return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
@@ -90,12 +90,16 @@ class Checkpointer:
     # Copies so the donated buffers of the next train step can never alias what is being written.
     state = jax.tree.map(lambda x: x.copy(), {'g': g_state, 'd': d_state})
     meta = {'step': step, 'config': json.loads(self.config.to_json_best_effort()), **meta}
-    self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+    self._manager.save(
+      step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
+    )
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
 
-  def restore(self, step: int, g_state: GState, d_state: train_state.TrainState) -> tuple[GState, train_state.TrainState, dict]:
+  def restore(
+    self, step: int, g_state: GState, d_state: train_state.TrainState
+  ) -> tuple[GState, train_state.TrainState, dict]:
     """Restores `step` into states shaped like the given ones; CheckpointError if they differ."""
     return restore_states(self._manager, self.directory, step, g_state, d_state)
 
@@ -119,7 +123,9 @@ def _describe(directory: pathlib.Path, steps: list[int]) -> str:
   return f'checkpoints in {directory}: steps {steps}' if steps else f'no checkpoints in {directory}'
 
 
-def restore_states(manager: ocp.CheckpointManager, directory: pathlib.Path, step: int, g_state: GState, d_state: train_state.TrainState):
+def restore_states(
+  manager: ocp.CheckpointManager, directory: pathlib.Path, step: int, g_state: GState, d_state: train_state.TrainState
+):
   """Restores states of `step` into the given templates, with one-line errors for every failure."""
   steps = _steps(manager)
   if step not in steps:
@@ -129,27 +135,38 @@ def restore_states(manager: ocp.CheckpointManager, directory: pathlib.Path, step
     saved = manager.item_metadata(step)['state']
     saved_shapes = _shapes(saved)
   except Exception as e:
-    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+    raise CheckpointError(
+      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
+    ) from e
   if saved_shapes:
     want = _shapes(target)
     for key in sorted(set(saved_shapes) | set(want), key=lambda k: ('/params/' not in k, k)):  # params first
       if saved_shapes.get(key) != want.get(key):
         raise CheckpointError(
-            f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
-            f'checkpoint but {want.get(key)} in the model (changed widths or latent size?)'
+          f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
+          f'checkpoint but {want.get(key)} in the model (changed widths or latent size?)'
         )
   # Restore onto this process' first device, wherever the checkpoint was written.
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   # (TrainState.create leaves `step` a Python int, hence jnp.asarray for its dtype.)
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), getattr(x, 'dtype', None) or jnp.asarray(x).dtype, sharding=device), target)
+  abstract = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(np.shape(x), getattr(x, 'dtype', None) or jnp.asarray(x).dtype, sharding=device),
+    target,
+  )
   try:
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+    restored = manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+    )
   except Exception as e:
-    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+    raise CheckpointError(
+      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
+    ) from e
   return restored['state']['g'], restored['state']['d'], dict(restored['meta'])
 
 
-def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int, dict, ocp.CheckpointManager, pathlib.Path]:
+def read_meta(
+  workdir: str | pathlib.Path, step: int | None = None
+) -> tuple[int, dict, ocp.CheckpointManager, pathlib.Path]:
   """Opens a run's checkpoints read-only; returns (step, meta, manager, directory)."""
   directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
   if not directory.is_dir():
@@ -164,7 +181,9 @@ def read_meta(workdir: str | pathlib.Path, step: int | None = None) -> tuple[int
   try:
     meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
   except Exception as e:
-    raise CheckpointError(f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}') from e
+    raise CheckpointError(
+      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
+    ) from e
   return step, dict(meta), manager, directory
 
 

@@ -39,6 +39,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_features = (64, 128)
   c.model.leaky_slope = 0.2
   c.model.d_dropout = 0.0
+  c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
+  c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
 
   c.opt = ml_collections.ConfigDict()
   c.opt.g_lr = 2e-4
@@ -76,7 +78,7 @@ def _check(cond: bool, msg: str) -> None:
 
 
 def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str) -> None:
-  for key in config.keys():
+  for key in config:
     _check(key in schema, f"unknown config key '{prefix}{key}'; known keys here: {sorted(schema.keys())}")
   for key, ref in schema.items():
     name = f'{prefix}{key}'
@@ -112,11 +114,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
   _check(m.latent_dim > 0, f'model.latent_dim must be > 0, got {m.latent_dim}')
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
+  _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
   _check(config.data.source in _SOURCES, f'data.source must be one of {_SOURCES}, got {config.data.source!r}')
-  _check(config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files")
+  _check(
+    config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files"
+  )
   _check(len(config.data.image_shape) == 3, f'data.image_shape must be (H, W, C), got {config.data.image_shape}')
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')

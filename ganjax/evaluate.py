@@ -25,16 +25,23 @@ def _nearest_labels(samples: jax.Array, ref: jax.Array, ref_sq: jax.Array, ref_l
   return ref_labels[jnp.argmin(dist, axis=1)]
 
 
-def nearest_neighbour_labels(samples: np.ndarray, ref_images: np.ndarray, ref_labels: np.ndarray, batch: int = 500) -> np.ndarray:
+def nearest_neighbour_labels(
+  samples: np.ndarray, ref_images: np.ndarray, ref_labels: np.ndarray, batch: int = 500
+) -> np.ndarray:
   """Labels each sample (N, H, W, C) in [-1, 1] with the label of its nearest reference image."""
   ref = jnp.asarray(ref_images, jnp.float32).reshape(len(ref_images), -1)
   ref_sq = jnp.sum(ref * ref, axis=1)
   labels = jnp.asarray(ref_labels)
-  out = [np.asarray(_nearest_labels(jnp.asarray(samples[i : i + batch]), ref, ref_sq, labels)) for i in range(0, len(samples), batch)]
+  out = [
+    np.asarray(_nearest_labels(jnp.asarray(samples[i : i + batch]), ref, ref_sq, labels))
+    for i in range(0, len(samples), batch)
+  ]
   return np.concatenate(out)
 
 
-def sample_stats(samples: np.ndarray, ref_images: np.ndarray | None = None, ref_labels: np.ndarray | None = None, num_classes: int = 10) -> dict[str, float]:
+def sample_stats(
+  samples: np.ndarray, ref_images: np.ndarray | None = None, ref_labels: np.ndarray | None = None, num_classes: int = 10
+) -> dict[str, float]:
   """Collapse indicators of a batch of samples in [-1, 1].
 
   Returns pixel_std always; with labelled reference images (also in [-1, 1])

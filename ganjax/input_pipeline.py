@@ -31,10 +31,10 @@ SHIPPED_DIR = pathlib.Path(__file__).parent / 'data' / 'mnist'
 
 # MD5 sums published with the official MNIST files.
 OFFICIAL_MD5 = {
-    'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
-    'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
-    't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
-    't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c',
+  'train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+  'train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
+  't10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
+  't10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c',
 }
 _SPLIT_PREFIX = {'train': 'train', 'test': 't10k'}
 
@@ -60,7 +60,10 @@ def _verify(path: pathlib.Path, expected: str, algorithm: str) -> None:
     raise DataError(f'missing data file {path}')
   actual = _digest(path, algorithm)
   if actual != expected:
-    raise DataError(f'checksum mismatch for {path}: {algorithm} {actual}, expected {expected}; the file is corrupt or not the official one')
+    raise DataError(
+      f'checksum mismatch for {path}: {algorithm} {actual}, expected {expected}; '
+      'the file is corrupt or not the official one'
+    )
 
 
 def read_idx(path: pathlib.Path) -> np.ndarray:
@@ -128,7 +131,9 @@ def load_tfds(name: str, split: str, data_dir: str | None = None, download: bool
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir or None, download=download)
   except Exception as e:  # TFDS raises many types for "not prepared".
-    raise DataError(f'TFDS dataset {name!r} split {split!r} is not available in {data_dir or "the default data_dir"}: {e}') from e
+    raise DataError(
+      f'TFDS dataset {name!r} split {split!r} is not available in {data_dir or "the default data_dir"}: {e}'
+    ) from e
   records = [source[i] for i in range(len(source))]
   if not records:
     raise DataError(f'TFDS dataset {name!r} split {split!r} is empty')
@@ -151,9 +156,13 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
   if d.limit:
     ds = Dataset(ds.images[: d.limit], ds.labels[: d.limit], ds.name)
   if tuple(ds.images.shape[1:]) != tuple(d.image_shape):
-    raise DataError(f'{ds.name} has images of shape {ds.images.shape[1:]}, but data.image_shape is {tuple(d.image_shape)}')
+    raise DataError(
+      f'{ds.name} has images of shape {ds.images.shape[1:]}, but data.image_shape is {tuple(d.image_shape)}'
+    )
   if config.train.batch_size > len(ds):
-    raise DataError(f'train.batch_size={config.train.batch_size} is larger than the dataset ({ds.name}: {len(ds)} images)')
+    raise DataError(
+      f'train.batch_size={config.train.batch_size} is larger than the dataset ({ds.name}: {len(ds)} images)'
+    )
   return ds
 
 
@@ -183,9 +192,9 @@ class DeviceSampler:
     self._perm = None
     # The dataset is an argument, never a closed-over constant (see STYLE.md).
     self._gather = jax.jit(
-        lambda images, perm, i: to_unit_range(
-            jnp.take(images, jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size), axis=0)
-        )
+      lambda images, perm, i: to_unit_range(
+        jnp.take(images, jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size), axis=0)
+      )
     )
 
   def position(self, step: int) -> tuple[int, int]:

@@ -56,19 +56,31 @@ class Discriminator(nn.Module):
     features: channels of the 3x3 stride-2 SAME convolutions.
     leaky_slope: negative slope of the LeakyReLU after each convolution.
     dropout: rate of dropout after each LeakyReLU (0 = the tutorial).
+    input_noise: std of Gaussian noise added to every input image in training
+      ("instance noise"; 0 = the tutorial).
+    minibatch_std: append the batch's mean feature standard deviation as one
+      extra channel before the Dense layer (Karras et al. 2018), so D can see
+      a batch of near-identical fakes (False = the tutorial).
   """
 
   features: Sequence[int] = (64, 128)
   leaky_slope: float = 0.2
   dropout: float = 0.0
+  input_noise: float = 0.0
+  minibatch_std: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    if train and self.input_noise > 0:
+      x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
     for width in self.features:
       x = nn.Conv(width, (3, 3), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT)(x)
       x = nn.leaky_relu(x, self.leaky_slope)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    if self.minibatch_std:
+      std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
+      x = jnp.concatenate([x, jnp.broadcast_to(std, (*x.shape[:-1], 1))], axis=-1)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
 
@@ -77,10 +89,16 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, Discrimi
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
   g = Generator(
-      features=tuple(m.g_features),
-      image_shape=tuple(config.data.image_shape),
-      norm=m.g_norm,
-      bn_momentum=m.g_bn_momentum,
+    features=tuple(m.g_features),
+    image_shape=tuple(config.data.image_shape),
+    norm=m.g_norm,
+    bn_momentum=m.g_bn_momentum,
   )
-  d = Discriminator(features=tuple(m.d_features), leaky_slope=m.leaky_slope, dropout=m.d_dropout)
+  d = Discriminator(
+    features=tuple(m.d_features),
+    leaky_slope=m.leaky_slope,
+    dropout=m.d_dropout,
+    input_noise=m.d_input_noise,
+    minibatch_std=m.d_minibatch_std,
+  )
   return g, d

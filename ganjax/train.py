@@ -6,6 +6,7 @@ dispatched, and everything else (sample grids, evaluation, checkpoints) runs
 at its own interval.
 """
 
+import contextlib
 import json
 import pathlib
 import signal
@@ -17,8 +18,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ganjax import config as config_lib
 from ganjax import checkpoint, evaluate, input_pipeline, train_step, writers
+from ganjax import config as config_lib
 from ganjax.errors import DivergenceError, WorkdirError
 
 # Independent random streams, all derived from config.seed.
@@ -69,10 +70,9 @@ class _StopRequest:
 
   def __enter__(self):
     for sig in (signal.SIGTERM, signal.SIGINT):
-      try:
+      # Outside the main thread (some notebook runners) signals cannot be caught.
+      with contextlib.suppress(ValueError):
         self._previous[sig] = signal.signal(sig, self._handle)
-      except ValueError:  # not the main thread (e.g. some notebook runners): no handler
-        pass
     return self
 
   def _handle(self, signum, frame):
@@ -200,15 +200,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   # Steps/s counts from the end of the first step, so compile time is reported apart.
   rate = (steps_done - 1) / (t_end - t_first) if steps_done > 1 else float('nan')
   summary = {
-      'step': t.num_steps,
-      'wall_s': t_end - t_launch,
-      'first_step_s': t_first - t_launch,
-      'steps_per_s': rate,
-      'metrics': last,
+    'step': t.num_steps,
+    'wall_s': t_end - t_launch,
+    'first_step_s': t_first - t_launch,
+    'steps_per_s': rate,
+    'metrics': last,
   }
   (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
   print(
-      f'done: {steps_done} steps in {summary["wall_s"]:.1f} s, {rate:.2f} steps/s after the first step '
-      f'(launch to first step {summary["first_step_s"]:.1f} s); workdir {workdir}'
+    f'done: {steps_done} steps in {summary["wall_s"]:.1f} s, {rate:.2f} steps/s after the first step '
+    f'(launch to first step {summary["first_step_s"]:.1f} s); workdir {workdir}'
   )
   return {**summary, 'g_state': g_state, 'd_state': d_state}

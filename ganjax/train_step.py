@@ -48,13 +48,13 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   g_vars = g_model.init(g_rng, z, train=False)
   d_vars = d_model.init(d_rng, x, train=False)
   g_state = GState.create(
-      apply_fn=g_model.apply,
-      params=g_vars['params'],
-      tx=_adam(config, config.opt.g_lr),
-      batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
+    apply_fn=g_model.apply,
+    params=g_vars['params'],
+    tx=_adam(config, config.opt.g_lr),
+    batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
   )
   d_state = train_state.TrainState.create(
-      apply_fn=d_model.apply, params=d_vars['params'], tx=_adam(config, config.opt.d_lr)
+    apply_fn=d_model.apply, params=d_vars['params'], tx=_adam(config, config.opt.d_lr)
   )
   return g_state, d_state
 
@@ -72,7 +72,8 @@ def generate(g_state: GState, z: jax.Array, params: Any = None, train: bool = Fa
 
 
 def _discriminate(d_state: train_state.TrainState, params: Any, images: jax.Array, rng: jax.Array) -> jax.Array:
-  return d_state.apply_fn({'params': params}, images, train=True, rngs={'dropout': rng})
+  drop_rng, noise_rng = jax.random.split(rng)
+  return d_state.apply_fn({'params': params}, images, train=True, rngs={'dropout': drop_rng, 'noise': noise_rng})
 
 
 def _latent(g_state: GState, key: jax.Array, batch_size: int) -> jax.Array:
@@ -80,14 +81,18 @@ def _latent(g_state: GState, key: jax.Array, batch_size: int) -> jax.Array:
   return jax.random.normal(key, (batch_size, latent_dim))
 
 
-def d_fake_loss_fn(d_params: Any, g_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array):
+def d_fake_loss_fn(
+  d_params: Any, g_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array
+):
   """D's loss on G(z) with label 0. G enters only through stop_gradient: no gradient reaches G."""
   fakes, _ = generate(g_state, z, params=g_params, train=True)
   logits = _discriminate(d_state, d_params, jax.lax.stop_gradient(fakes), rng)
   return losses.d_loss_fake(logits), logits
 
 
-def g_loss_fn(g_params: Any, d_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array):
+def g_loss_fn(
+  g_params: Any, d_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array
+):
   """G's non-saturating loss through D, whose params are constants here (Keras' trainable=False)."""
   images, new_stats = generate(g_state, z, params=g_params, train=True)
   logits = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng)
@@ -95,7 +100,7 @@ def g_loss_fn(g_params: Any, d_params: Any, g_state: GState, d_state: train_stat
 
 
 def d_phase(
-    g_state: GState, d_state: train_state.TrainState, batch: jax.Array, rng: jax.Array, d_update: str, real_label: float
+  g_state: GState, d_state: train_state.TrainState, batch: jax.Array, rng: jax.Array, d_update: str, real_label: float
 ) -> tuple[train_state.TrainState, Metrics]:
   """The discriminator's part of a step: returns the new D state; G is read, never written."""
   z_rng, drop_real, drop_fake = jax.random.split(rng, 3)
@@ -130,45 +135,47 @@ def d_phase(
   acc_real = losses.accuracy(logits_real, is_real=True)
   acc_fake = losses.accuracy(logits_fake, is_real=False)
   metrics = {
-      'd_loss': 0.5 * (loss_real + loss_fake),
-      'd_acc': 0.5 * (acc_real + acc_fake),
-      'd_loss_real': loss_real,
-      'd_loss_fake': loss_fake,
-      'd_acc_real': acc_real,
-      'd_acc_fake': acc_fake,
-      'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
-      'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
-      'd_grad_norm': optax.tree.norm(d_grads),
-      'd_param_norm': optax.tree.norm(d_state.params),
+    'd_loss': 0.5 * (loss_real + loss_fake),
+    'd_acc': 0.5 * (acc_real + acc_fake),
+    'd_loss_real': loss_real,
+    'd_loss_fake': loss_fake,
+    'd_acc_real': acc_real,
+    'd_acc_fake': acc_fake,
+    'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
+    'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
+    'd_grad_norm': optax.tree.norm(d_grads),
+    'd_param_norm': optax.tree.norm(d_state.params),
   }
   return d_state, metrics
 
 
-def g_phase(g_state: GState, d_state: train_state.TrainState, batch_size: int, rng: jax.Array) -> tuple[GState, Metrics]:
+def g_phase(
+  g_state: GState, d_state: train_state.TrainState, batch_size: int, rng: jax.Array
+) -> tuple[GState, Metrics]:
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
   z = _latent(g_state, z_rng, batch_size)
   # Gradients are taken with respect to G's params only (argnums=0).
   (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-      g_state.params, d_state.params, g_state, d_state, z, drop_rng
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng
   )
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   metrics = {
-      'g_loss': g_loss,
-      'g_grad_norm': optax.tree.norm(g_grads),
-      'g_param_norm': optax.tree.norm(g_state.params),
+    'g_loss': g_loss,
+    'g_grad_norm': optax.tree.norm(g_grads),
+    'g_param_norm': optax.tree.norm(g_state.params),
   }
   return g_state, metrics
 
 
 def train_step(
-    g_state: GState,
-    d_state: train_state.TrainState,
-    batch: jax.Array,
-    rng: jax.Array,
-    *,
-    d_update: str = 'separate',
-    real_label: float = 1.0,
+  g_state: GState,
+  d_state: train_state.TrainState,
+  batch: jax.Array,
+  rng: jax.Array,
+  *,
+  d_update: str = 'separate',
+  real_label: float = 1.0,
 ) -> tuple[GState, train_state.TrainState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 

@@ -44,9 +44,11 @@ class RunWriter:
     self.workdir = workdir
     path = workdir / 'metrics.jsonl'
     # Steps after the checkpoint are trained again; keep one record per step.
-    kept = [] if not start_step or not path.exists() else [
-        line for line in path.read_text().splitlines() if line.strip() and json.loads(line)['step'] <= start_step
-    ]
+    kept = (
+      []
+      if not start_step or not path.exists()
+      else [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)['step'] <= start_step]
+    )
     path.write_text(''.join(line + '\n' for line in kept))
     self._jsonl = open(path, 'a')  # noqa: SIM115 (closed in close())
     self._tb = SummaryWriter(str(workdir / 'tensorboard'), purge_step=start_step or None)

@@ -52,8 +52,17 @@ def test_stop_and_resume_is_bitwise_identical_to_one_run(tmp_path):
 
 def test_sigterm_saves_and_resume_matches_an_uninterrupted_run(tmp_path):
   workdir = tmp_path / 'killed'
-  cmd = [sys.executable, '-m', 'ganjax.main', TINY, f'--workdir={workdir}', '--config.train.num_steps=1000000',
-         '--config.checkpoint.every_steps=0', '--config.eval.every_steps=0', '--config.train.sample_every_steps=0']
+  cmd = [
+    sys.executable,
+    '-m',
+    'ganjax.main',
+    TINY,
+    f'--workdir={workdir}',
+    '--config.train.num_steps=1000000',
+    '--config.checkpoint.every_steps=0',
+    '--config.eval.every_steps=0',
+    '--config.train.sample_every_steps=0',
+  ]
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   deadline = time.time() + 240
   while time.time() < deadline and not ((workdir / 'metrics.jsonl').exists() and _train_records(workdir)):
@@ -125,7 +134,10 @@ def test_restore_errors_name_the_problem(tmp_path, tiny_config):
   # A changed model: the same workdir resumed with other widths.
   tiny_config.model.g_features = (16, 64)
   tiny_config.train.num_steps = 30
-  with pytest.raises(CheckpointError, match=r'does not fit this model: g/params/Dense_1/bias is \(32,\) in the checkpoint but \(64,\) in the model'):
+  with pytest.raises(
+    CheckpointError,
+    match=r'does not fit this model: g/params/Dense_1/bias is \(32,\) in the checkpoint but \(64,\) in the model',
+  ):
     train.train_and_evaluate(tiny_config, tmp_path)
   # A corrupt checkpoint: its array files overwritten.
   for f in (tmp_path / 'checkpoints' / '20' / 'state').rglob('*'):

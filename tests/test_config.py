@@ -41,14 +41,14 @@ def test_wrong_type_is_named(tiny_config):
 
 
 @pytest.mark.parametrize(
-    'field, value, message',
-    [
-        ('train.d_update', 'both', 'train.d_update must be one of'),
-        ('train.num_steps', 0, 'train.num_steps must be > 0'),
-        ('model.d_dropout', 1.5, r'model.d_dropout must be in \[0, 1\)'),
-        ('loss.real_label', 0.0, r'loss.real_label must be in \(0, 1\]'),
-        ('data.source', 'web', 'data.source must be one of'),
-    ],
+  'field, value, message',
+  [
+    ('train.d_update', 'both', 'train.d_update must be one of'),
+    ('train.num_steps', 0, 'train.num_steps must be > 0'),
+    ('model.d_dropout', 1.5, r'model.d_dropout must be in \[0, 1\)'),
+    ('loss.real_label', 0.0, r'loss.real_label must be in \(0, 1\]'),
+    ('data.source', 'web', 'data.source must be one of'),
+  ],
 )
 def test_bad_values_are_named(tiny_config, field, value, message):
   section, key = field.split('.')

@@ -14,7 +14,9 @@ def _records(workdir):
 
 def test_cli_end_to_end_writes_everything(tmp_path):
   workdir = tmp_path / 'run'
-  proc = run_cli('ganjax.main', '--config=experiments/tiny.py', f'--workdir={workdir}', '--config.checkpoint.enabled=False')
+  proc = run_cli(
+    'ganjax.main', '--config=experiments/tiny.py', f'--workdir={workdir}', '--config.checkpoint.enabled=False'
+  )
   assert proc.returncode == 0, proc.stderr
   out = proc.stdout + proc.stderr
   # The tutorial's line, at every log_every_steps (5) of 20 steps.

@@ -15,7 +15,9 @@ def _states(config, seed=0):
 
 
 def _batch(config, seed=0):
-  return jax.random.uniform(jax.random.key(100 + seed), (config.train.batch_size, *config.data.image_shape), minval=-1, maxval=1)
+  return jax.random.uniform(
+    jax.random.key(100 + seed), (config.train.batch_size, *config.data.image_shape), minval=-1, maxval=1
+  )
 
 
 @pytest.mark.parametrize('g_norm', ['none', 'batch'])
@@ -26,13 +28,13 @@ def test_no_gradient_crosses_between_the_networks(tiny_config, g_norm):
   rng = jax.random.key(2)
   # G's loss: D's params are held constant.
   grads = jax.grad(lambda g, d: train_step.g_loss_fn(g, d, g_state, d_state, z, rng)[0], argnums=(0, 1))(
-      g_state.params, d_state.params
+    g_state.params, d_state.params
   )
   assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
   assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
   # D's loss on fakes: G's params get no gradient.
   grads = jax.grad(lambda d, g: train_step.d_fake_loss_fn(d, g, g_state, d_state, z, rng)[0], argnums=(0, 1))(
-      d_state.params, g_state.params
+    d_state.params, g_state.params
   )
   assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
   assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
@@ -74,7 +76,7 @@ def test_d_loss_falls_on_a_fixed_batch(tiny_config):
   batch = _batch(tiny_config)
   step = train_step.make_train_step(tiny_config)
   losses = []
-  for i in range(30):
+  for _i in range(30):
     g_state, d_state, metrics = step(g_state, d_state, batch, jax.random.key(7))  # same key: same fakes each step
     losses.append(float(metrics['d_loss']))
   assert losses[-1] < losses[0]
