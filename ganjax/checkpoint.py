@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax.training import train_state
 
+from ganjax import config as config_lib
 from ganjax import train_step
 from ganjax.errors import CheckpointError
 from ganjax.train_step import GState
@@ -188,14 +189,23 @@ def read_meta(
 
 
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
-  """The run's config as saved in the checkpoint (JSON lists turned back into tuples)."""
+  """The run's config as saved in the checkpoint, over today's defaults.
 
-  def fix(value):
-    if isinstance(value, dict):
-      return {k: fix(v) for k, v in value.items()}
-    return tuple(value) if isinstance(value, list) else value
+  Keys added to ganjax after the checkpoint was written take their defaults
+  (which reproduce the old behaviour); JSON lists become tuples again.
+  """
+  config = config_lib.tutorial_config()
 
-  return ml_collections.ConfigDict(fix(meta['config']))
+  def merge(target: ml_collections.ConfigDict, saved: dict) -> None:
+    for key, value in saved.items():
+      if isinstance(value, dict) and key in target:
+        merge(target[key], value)
+      else:
+        with target.ignore_type():
+          target[key] = tuple(value) if isinstance(value, list) else value
+
+  merge(config, meta['config'])
+  return config
 
 
 def restore(workdir: str | pathlib.Path, step: int | None = None) -> Run:
@@ -216,3 +226,26 @@ def restore(workdir: str | pathlib.Path, step: int | None = None) -> Run:
   finally:
     manager.close()
   return Run(config=config, g_state=g_state, d_state=d_state, step=step, workdir=pathlib.Path(workdir))
+
+
+def warm_start(
+  source_workdir: str, g_state: GState, d_state: train_state.TrainState
+) -> tuple[GState, train_state.TrainState, str]:
+  """Copies the params (and BatchNorm statistics) of another run's latest checkpoint into fresh states.
+
+  The optimizer state and step counters stay fresh, so a fine-tune or an
+  ablation (say, another loss) starts from trained networks. The networks'
+  shapes must match; CheckpointError names the first that does not.
+  """
+  run = restore(source_workdir)
+  ours = {'g': {'params': g_state.params, 'batch_stats': g_state.batch_stats}, 'd': d_state.params}
+  theirs = {'g': {'params': run.g_state.params, 'batch_stats': run.g_state.batch_stats}, 'd': run.d_state.params}
+  want, have = _shapes(ours), _shapes(theirs)
+  for key in sorted(set(want) | set(have)):
+    if want.get(key) != have.get(key):
+      raise CheckpointError(
+        f'checkpoint.init_from={source_workdir} does not fit this model: {key} is {have.get(key)} there '
+        f'but {want.get(key)} here'
+      )
+  g_state = g_state.replace(params=run.g_state.params, batch_stats=run.g_state.batch_stats)
+  return g_state, d_state.replace(params=run.d_state.params), f'{source_workdir} (step {run.step})'

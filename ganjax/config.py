@@ -36,8 +36,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.g_features = (256, 512, 1024)
   c.model.g_norm = 'none'  # 'none' | 'batch'
   c.model.g_bn_momentum = 0.99
+  c.model.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
   c.model.d_features = (64, 128)
-  c.model.leaky_slope = 0.2
+  c.model.d_leaky_slope = 0.2
   c.model.d_dropout = 0.0
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
@@ -65,6 +66,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.checkpoint.max_to_keep = 3
   c.checkpoint.enabled = True
   c.checkpoint.resume = True  # False: move existing checkpoints aside and start fresh
+  c.checkpoint.init_from = ''  # another run's workdir: start from its latest params (warm start)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_steps = 1000  # 0 turns evaluation during training off

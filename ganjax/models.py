@@ -27,12 +27,14 @@ class Generator(nn.Module):
     norm: 'none' (the tutorial) or 'batch': BatchNorm after each hidden Dense,
       before the ReLU (as in the Keras-GAN family of MNIST examples).
     bn_momentum: running-average momentum of BatchNorm.
+    leaky_slope: negative slope of the hidden activations (0 = ReLU, the tutorial).
   """
 
   features: Sequence[int] = (256, 512, 1024)
   image_shape: Sequence[int] = (28, 28, 1)
   norm: str = 'none'
   bn_momentum: float = 0.99
+  leaky_slope: float = 0.0
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -41,7 +43,7 @@ class Generator(nn.Module):
       x = nn.Dense(width, kernel_init=_KERNEL_INIT)(x)
       if self.norm == 'batch':
         x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x)
-      x = nn.relu(x)
+      x = nn.leaky_relu(x, self.leaky_slope) if self.leaky_slope else nn.relu(x)
     size = 1
     for d in self.image_shape:
       size *= d
@@ -93,10 +95,11 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, Discrimi
     image_shape=tuple(config.data.image_shape),
     norm=m.g_norm,
     bn_momentum=m.g_bn_momentum,
+    leaky_slope=m.g_leaky_slope,
   )
   d = Discriminator(
     features=tuple(m.d_features),
-    leaky_slope=m.leaky_slope,
+    leaky_slope=m.d_leaky_slope,
     dropout=m.d_dropout,
     input_noise=m.d_input_noise,
     minibatch_std=m.d_minibatch_std,

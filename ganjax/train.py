@@ -141,6 +141,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   if start_step:
     g_state, d_state, _ = ckpt.restore(start_step, g_state, d_state)
     print(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
+  elif config.checkpoint.init_from:
+    g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
+    print(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
   writer = writers.RunWriter(workdir, start_step)
 
   def save(step: int) -> None:

@@ -168,3 +168,46 @@ def test_sample_cli_writes_png_and_npz(tmp_path, tiny_config):
   assert images.shape == (5, 28, 28, 1)
   proc = run_cli('ganjax.sample', f'--workdir={tmp_path}/none', '--num=5', f'--out={tmp_path}/s.npz')
   assert proc.returncode != 0 and 'ganjax: error: no checkpoints in' in proc.stderr
+
+
+def test_sigkill_during_saves_resumes_from_a_complete_checkpoint(tmp_path):
+  # Saving every step keeps the process inside a save most of the time, so the
+  # SIGKILL very likely lands mid-save; whatever it hits, the next run must resume.
+  cmd = [
+    sys.executable,
+    '-m',
+    'ganjax.main',
+    TINY,
+    f'--workdir={tmp_path}',
+    '--config.train.num_steps=1000000',
+    '--config.checkpoint.every_steps=1',
+    '--config.eval.every_steps=0',
+    '--config.train.sample_every_steps=0',
+  ]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  ckpt = tmp_path / 'checkpoints'
+  while time.time() < deadline and not (ckpt.is_dir() and len([p for p in ckpt.iterdir() if p.name.isdigit()]) >= 3):
+    time.sleep(0.05)
+  proc.kill()
+  proc.wait(timeout=60)
+  last = ganjax.restore(tmp_path)
+  out = _cli(tmp_path, f'--config.train.num_steps={last.step + 5}', '--config.checkpoint.every_steps=1')
+  assert f'resuming from the checkpoint at step {last.step}' in out
+  assert ganjax.restore(tmp_path).step == last.step + 5
+
+
+def test_warm_start_copies_params_and_restarts_the_optimizer(tmp_path, tiny_config):
+  tiny_config.train.num_steps = 10
+  source = train.train_and_evaluate(tiny_config, tmp_path / 'source')
+  tiny_config.checkpoint.init_from = str(tmp_path / 'source')
+  tiny_config.train.num_steps = 1
+  tiny_config.opt.g_lr = tiny_config.opt.d_lr = 1e-12  # one step that barely moves the params
+  result = train.train_and_evaluate(tiny_config, tmp_path / 'warm')
+  assert int(result['g_state'].step) == 1  # the step counter restarted
+  np.testing.assert_allclose(
+    result['g_state'].params['Dense_0']['kernel'], source['g_state'].params['Dense_0']['kernel'], atol=1e-9
+  )
+  tiny_config.model.d_features = (4, 16)
+  with pytest.raises(CheckpointError, match='init_from=.* does not fit this model: d/Conv_1'):
+    train.train_and_evaluate(tiny_config, tmp_path / 'other')

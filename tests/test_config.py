@@ -19,7 +19,7 @@ def test_experiments_are_valid_and_have_the_keys_tools_use(name):
 def test_tutorial_config_is_the_tutorial():
   c = config_lib.load_experiment(EXPERIMENTS / 'tutorial_gan.py')
   assert c.model.latent_dim == 100 and tuple(c.model.g_features) == (256, 512, 1024)
-  assert tuple(c.model.d_features) == (64, 128) and c.model.leaky_slope == 0.2
+  assert tuple(c.model.d_features) == (64, 128) and c.model.d_leaky_slope == 0.2
   assert c.model.g_norm == 'none' and c.model.d_dropout == 0
   assert c.opt.g_lr == c.opt.d_lr == 2e-4 and c.opt.b1 == 0.5
   assert c.train.batch_size == 64 and c.train.d_update == 'separate' and c.loss.real_label == 1.0
