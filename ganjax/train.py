@@ -202,6 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return {'step': t.num_steps, 'metrics': last, 'g_state': g_state, 'd_state': d_state}
   # Steps/s counts from the end of the first step, so compile time is reported apart.
   rate = (steps_done - 1) / (t_end - t_first) if steps_done > 1 else float('nan')
+  writers.plot_metrics(workdir)
   summary = {
     'step': t.num_steps,
     'wall_s': t_end - t_launch,

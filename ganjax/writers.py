@@ -75,3 +75,41 @@ class RunWriter:
   def close(self) -> None:
     self._jsonl.close()
     self._tb.close()
+
+
+_PANELS = (
+  ('losses', ('d_loss', 'g_loss')),
+  ('D accuracy', ('d_acc', 'd_acc_real', 'd_acc_fake')),
+  ('D(x) probability', ('d_real_prob', 'd_fake_prob')),
+  ('pixel std across samples', ('eval/pixel_std',)),
+  ('digit classes covered', ('eval/classes_covered',)),
+  ('gradient norms', ('d_grad_norm', 'g_grad_norm')),
+)
+
+
+def plot_metrics(workdir: pathlib.Path) -> pathlib.Path | None:
+  """Draws the run's metrics.jsonl against steps into `metrics.png`; returns its path."""
+  import matplotlib
+
+  matplotlib.use('Agg')  # files only, no display
+  import matplotlib.pyplot as plt
+
+  path = workdir / 'metrics.jsonl'
+  if not path.exists():
+    return None
+  records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+  for ax, (title, keys) in zip(axes.ravel(), _PANELS, strict=True):
+    for key in keys:
+      points = [(r['step'], r[key]) for r in records if key in r]
+      if points:
+        ax.plot(*zip(*points, strict=True), label=key, marker='.' if len(points) < 30 else None)
+    ax.set_title(title)
+    ax.set_xlabel('step')
+    if ax.lines:
+      ax.legend(fontsize=8)
+  fig.tight_layout()
+  out = workdir / 'metrics.png'
+  fig.savefig(out, dpi=90)
+  plt.close(fig)
+  return out

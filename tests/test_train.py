@@ -26,6 +26,7 @@ def test_cli_end_to_end_writes_everything(tmp_path):
   assert 'steps/s' in out and 'done: 20 steps' in out
   assert (workdir / 'samples' / 'step_000010.png').is_file() and (workdir / 'samples' / 'step_000020.png').is_file()
   assert list((workdir / 'tensorboard').glob('events.out.tfevents.*'))
+  assert (workdir / 'metrics.png').is_file() and (workdir / 'summary.json').is_file()
   config = json.loads((workdir / 'config.json').read_text())
   assert config['train']['num_steps'] == 20
   records = _records(workdir)
