@@ -4,9 +4,21 @@ run = ganjax.restore('runs/mnist_gan')      # .config, .g_state, .d_state, .step
 images = ganjax.sample(run, 64, seed=0)     # numpy (64, 28, 28, 1) in [-1, 1]
 """
 
-from ganjax.checkpoint import Run, restore
-from ganjax.sampling import sample
-from ganjax.train import train_and_evaluate
+import importlib
 
-__all__ = ['Run', 'restore', 'sample', 'train_and_evaluate']
 __version__ = '0.1.0'
+__all__ = ['Run', 'restore', 'sample', 'train_and_evaluate']
+
+# Loaded on first use, so `python -m ganjax.<tool>` does not import its own module twice.
+_LAZY = {
+  'Run': 'ganjax.checkpoint',
+  'restore': 'ganjax.checkpoint',
+  'sample': 'ganjax.sampling',
+  'train_and_evaluate': 'ganjax.train',
+}
+
+
+def __getattr__(name: str):
+  if name in _LAZY:
+    return getattr(importlib.import_module(_LAZY[name]), name)
+  raise AttributeError(f'module ganjax has no attribute {name!r}')

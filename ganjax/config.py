@@ -129,7 +129,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
-  _check(config.eval.num_samples > 0, 'eval.num_samples must be > 0')
+  _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
 
 
 def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:

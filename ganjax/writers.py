@@ -81,7 +81,7 @@ _PANELS = (
   ('losses', ('d_loss', 'g_loss')),
   ('D accuracy', ('d_acc', 'd_acc_real', 'd_acc_fake')),
   ('D(x) probability', ('d_real_prob', 'd_fake_prob')),
-  ('pixel std across samples', ('eval/pixel_std',)),
+  ('sample quality (classifier features)', ('eval/precision', 'eval/recall', 'eval/coverage')),
   ('digit classes covered', ('eval/classes_covered',)),
   ('gradient norms', ('d_grad_norm', 'g_grad_norm')),
 )

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from ganjax import metrics
+
+
+def _gaussian(n, mean, std, dim=8, seed=0):
+  return np.random.default_rng(seed).normal(mean, std, (n, dim)).astype(np.float32)
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+  x = _gaussian(2000, 0.0, 1.0)
+  assert abs(metrics.frechet_distance(x, x)) < 1e-6
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+  # For N(m1, s1^2 I) and N(m2, s2^2 I) in d dims: |m1 - m2|^2 + d (s1 - s2)^2.
+  x, y = _gaussian(20000, 0.0, 1.0, seed=1), _gaussian(20000, 0.5, 2.0, seed=2)
+  expected = 8 * 0.5**2 + 8 * (1.0 - 2.0) ** 2
+  assert metrics.frechet_distance(x, y) == pytest.approx(expected, rel=0.03)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_large_for_two():
+  x, y = _gaussian(4000, 0.0, 1.0, seed=3), _gaussian(4000, 0.0, 1.0, seed=4)
+  same = metrics.kid(x, y)
+  different = metrics.kid(x, _gaussian(4000, 1.0, 1.0, seed=5))
+  assert abs(same) < 0.01 * different
+  assert different > 0.1
+
+
+def test_kth_nn_radius_matches_brute_force():
+  x = _gaussian(500, 0.0, 1.0, dim=4, seed=6)
+  d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+  np.testing.assert_allclose(metrics.kth_nn_radius(x, 3), np.sort(d, axis=1)[:, 3], rtol=1e-4, atol=1e-4)
+
+
+def test_precision_recall_density_coverage_on_constructed_sets():
+  # Real points on a line at 0..99; each point's 3rd (5th) neighbour is 2 (3) away.
+  real = np.stack([np.arange(100.0), np.zeros(100)], axis=1).astype(np.float32)
+  # Fakes: 50 on top of the first half of the real points, 50 far away.
+  fake = np.concatenate([real[:50], real[:50] + [0.0, 1000.0]]).astype(np.float32)
+  precision, recall = metrics.precision_recall(real, fake, k=3)
+  assert precision == pytest.approx(0.5)  # half the fakes lie on the real manifold
+  assert 0.5 <= recall <= 0.53  # the first half of the reals, plus the edge within the fakes' radius
+  density, coverage = metrics.density_coverage(real, fake, k=5)
+  assert coverage == pytest.approx(0.53)  # real 0..49, and 50..52 whose 3-unit balls reach fake 49
+  # Each on-manifold fake sits in ~7 of the 5-NN balls (about 11 at most); the 50 far ones in none.
+  assert 0.5 < density < 1.2
+
+
+def test_class_stats_of_one_class_and_of_all_classes():
+  one = np.tile(np.eye(10)[3] * 20, (100, 1))
+  stats = metrics.class_stats(one)
+  assert stats['classes_covered'] == 1 and stats['max_class_share'] == 1.0
+  assert stats['classifier_score'] == pytest.approx(1.0, abs=1e-3)
+  every = np.tile(np.eye(10) * 20, (10, 1))
+  stats = metrics.class_stats(every)
+  assert stats['classes_covered'] == 10 and stats['classifier_score'] == pytest.approx(10.0, rel=1e-3)
