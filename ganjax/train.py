@@ -215,6 +215,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
   print(
     f'done: {steps_done} steps in {summary["wall_s"]:.1f} s, {rate:.2f} steps/s after the first step '
-    f'(launch to first step {summary["first_step_s"]:.1f} s); workdir {workdir}'
+    f'(setup and compilation before it: {summary["first_step_s"]:.1f} s); workdir {workdir}'
   )
   return {**summary, 'g_state': g_state, 'd_state': d_state}

@@ -136,7 +136,7 @@ def test_restore_errors_name_the_problem(tmp_path, tiny_config):
   tiny_config.train.num_steps = 30
   with pytest.raises(
     CheckpointError,
-    match=r'does not fit this model: g/params/Dense_1/bias is \(32,\) in the checkpoint but \(64,\) in the model',
+    match=r'does not fit this model: g/params/BatchNorm_1/bias is \(32,\) in the checkpoint but \(64,\) in the model',
   ):
     train.train_and_evaluate(tiny_config, tmp_path)
   # A corrupt checkpoint: its array files overwritten.

@@ -32,7 +32,7 @@ def test_cli_end_to_end_writes_everything(tmp_path):
   records = _records(workdir)
   train_steps = [r['step'] for r in records if 'd_loss' in r]
   assert train_steps == [5, 10, 15, 20]
-  assert any('eval/pixel_std' in r for r in records)
+  assert any('eval/pixel_std' in r and 'eval/fd' in r and 'eval/coverage' in r for r in records)
   for r in records:
     assert all(np.isfinite(v) for v in r.values())
 
