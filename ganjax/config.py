@@ -14,7 +14,10 @@ from ganjax.errors import ConfigError
 
 _D_UPDATES = ('separate', 'joint')
 _G_NORMS = ('none', 'batch')
-_SOURCES = ('shipped', 'idx', 'tfds')
+_SOURCES = ('shipped', 'idx', 'tfds', 'toy')
+_TOYS = ('ring8', 'grid25')
+_G_OUTPUTS = ('tanh', 'linear')
+_D_ARCHS = ('conv', 'mlp')
 
 
 def tutorial_config() -> ml_collections.ConfigDict:
@@ -23,7 +26,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds'
+  c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds' | 'toy'
+  c.data.toy_name = 'ring8'  # source='toy': 'ring8' | 'grid25' (2-D mixtures of Gaussians)
+  c.data.toy_size = 50_000  # source='toy': number of points drawn from data.toy_name
   c.data.dir = ''  # folder of idx .gz files (source='idx') or TFDS data_dir ('tfds')
   c.data.tfds_name = 'mnist'
   c.data.split = 'train'
@@ -37,6 +42,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.g_norm = 'none'  # 'none' | 'batch'
   c.model.g_bn_momentum = 0.99
   c.model.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
+  c.model.g_output = 'tanh'  # 'tanh' (images in [-1, 1]) | 'linear' (toy 2-D data)
+  c.model.d_arch = 'conv'  # 'conv' (the tutorial) | 'mlp' (toy 2-D data; d_features are widths)
   c.model.d_features = (64, 128)
   c.model.d_leaky_slope = 0.2
   c.model.d_dropout = 0.0
@@ -124,7 +131,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(
     config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files"
   )
-  _check(len(config.data.image_shape) == 3, f'data.image_shape must be (H, W, C), got {config.data.image_shape}')
+  shape = tuple(config.data.image_shape)
+  if config.data.source == 'toy':
+    _check(shape == (2,), f"data.source='toy' needs data.image_shape=(2,), got {shape}")
+    _check(config.data.toy_name in _TOYS, f'data.toy_name must be one of {_TOYS}, got {config.data.toy_name!r}')
+    _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
+  else:
+    _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
+  _check(m.g_output in _G_OUTPUTS, f'model.g_output must be one of {_G_OUTPUTS}, got {m.g_output!r}')
+  _check(m.d_arch in _D_ARCHS, f'model.d_arch must be one of {_D_ARCHS}, got {m.d_arch!r}')
+  _check(m.d_arch == 'mlp' or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')

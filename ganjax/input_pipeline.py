@@ -6,6 +6,7 @@ Sources (`config.data.source`):
 - 'idx': a folder holding the official MNIST idx .gz files (e.g. the 60,000-image
   training split, `train-images-idx3-ubyte.gz`), verified against the published
   MD5 sums.
+- 'toy': 2-D mixtures of Gaussians (`ganjax.toy`), drawn from the seed.
 - 'tfds': any prepared TFDS image dataset through `tfds.data_source` (array_record,
   no TensorFlow needed); `data.tfds_download=True` lets TFDS download it.
 
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from ganjax import toy
 from ganjax.errors import DataError
 
 SHIPPED_DIR = pathlib.Path(__file__).parent / 'data' / 'mnist'
@@ -151,6 +153,9 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
     ds = load_shipped_mnist()
   elif d.source == 'idx':
     ds = load_idx_dir(d.dir, d.split)
+  elif d.source == 'toy':
+    points, labels = toy.sample_data(d.toy_name, d.toy_size, seed=config.seed)
+    ds = Dataset(points, labels, f'toy:{d.toy_name}')
   else:
     ds = load_tfds(d.tfds_name, d.split, d.dir, d.tfds_download)
   if d.limit:
@@ -191,8 +196,10 @@ class DeviceSampler:
     self._epoch = -1
     self._perm = None
     # The dataset is an argument, never a closed-over constant (see STYLE.md).
+    # uint8 images are scaled to [-1, 1]; float data (toy points) is used as is.
+    scale = to_unit_range if images.dtype == np.uint8 else (lambda x: x)
     self._gather = jax.jit(
-      lambda images, perm, i: to_unit_range(
+      lambda images, perm, i: scale(
         jnp.take(images, jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size), axis=0)
       )
     )

@@ -18,6 +18,12 @@ import ml_collections
 _KERNEL_INIT = nn.initializers.xavier_uniform()
 
 
+def _append_minibatch_std(x: jax.Array) -> jax.Array:
+  """Appends the batch's mean feature std as one more channel (Karras et al. 2018)."""
+  std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
+  return jnp.concatenate([x, jnp.broadcast_to(std, (*x.shape[:-1], 1))], axis=-1)
+
+
 class Generator(nn.Module):
   """MLP generator: latent vector -> image in [-1, 1].
 
@@ -28,6 +34,7 @@ class Generator(nn.Module):
       before the ReLU (as in the Keras-GAN family of MNIST examples).
     bn_momentum: running-average momentum of BatchNorm.
     leaky_slope: negative slope of the hidden activations (0 = ReLU, the tutorial).
+    output: 'tanh' (images in [-1, 1], the tutorial) or 'linear' (toy 2-D points).
   """
 
   features: Sequence[int] = (256, 512, 1024)
@@ -35,6 +42,7 @@ class Generator(nn.Module):
   norm: str = 'none'
   bn_momentum: float = 0.99
   leaky_slope: float = 0.0
+  output: str = 'tanh'
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -48,7 +56,8 @@ class Generator(nn.Module):
     for d in self.image_shape:
       size *= d
     x = nn.Dense(size, kernel_init=_KERNEL_INIT)(x)
-    return jnp.tanh(x).reshape((z.shape[0], *self.image_shape))
+    x = jnp.tanh(x) if self.output == 'tanh' else x
+    return x.reshape((z.shape[0], *self.image_shape))
 
 
 class Discriminator(nn.Module):
@@ -81,13 +90,29 @@ class Discriminator(nn.Module):
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.minibatch_std:
-      std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
-      x = jnp.concatenate([x, jnp.broadcast_to(std, (*x.shape[:-1], 1))], axis=-1)
+      x = _append_minibatch_std(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
 
 
-def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, Discriminator]:
+class MLPDiscriminator(nn.Module):
+  """MLP discriminator for vectors (the toy 2-D benchmark): Dense + LeakyReLU layers, one logit."""
+
+  features: Sequence[int] = (128, 128)
+  leaky_slope: float = 0.2
+  minibatch_std: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    x = x.reshape((x.shape[0], -1))
+    for width in self.features:
+      x = nn.leaky_relu(nn.Dense(width, kernel_init=_KERNEL_INIT)(x), self.leaky_slope)
+    if self.minibatch_std:
+      x = _append_minibatch_std(x)
+    return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
+
+
+def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, nn.Module]:
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
   g = Generator(
@@ -96,7 +121,12 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, Discrimi
     norm=m.g_norm,
     bn_momentum=m.g_bn_momentum,
     leaky_slope=m.g_leaky_slope,
+    output=m.g_output,
   )
+  if m.d_arch == 'mlp':
+    return g, MLPDiscriminator(
+      features=tuple(m.d_features), leaky_slope=m.d_leaky_slope, minibatch_std=m.d_minibatch_std
+    )
   d = Discriminator(
     features=tuple(m.d_features),
     leaky_slope=m.d_leaky_slope,

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from ganjax import checkpoint, evaluate, input_pipeline, train_step, writers
+from ganjax import checkpoint, evaluate, input_pipeline, toy, train_step, writers
 from ganjax import config as config_lib
 from ganjax.errors import DivergenceError, WorkdirError
 
@@ -120,7 +120,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   sample_z = jax.random.normal(keys['samples'], (t.num_sample_images, config.model.latent_dim))
   eval_z = jax.random.normal(keys['eval'], (config.eval.num_samples, config.model.latent_dim))
   # Classifier metrics need MNIST-shaped images; other datasets get pixel_std only.
-  mnist_like = tuple(config.data.image_shape) == evaluate.MNIST_SHAPE
+  mnist_like = tuple(config.data.image_shape) == evaluate.MNIST_SHAPE and config.data.source != 'toy'
+  is_toy = config.data.source == 'toy'
   evaluator = evaluate.Evaluator() if config.eval.every_steps and mnist_like else None
 
   def log(step: int, metrics: dict[str, Any], bar: tqdm.tqdm) -> dict[str, float]:
@@ -132,10 +133,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 
   def side_tasks(step: int) -> None:
     if t.sample_every_steps and (step % t.sample_every_steps == 0 or step == t.num_steps):
-      writer.samples(step, np.asarray(generate_fn(g_state, sample_z)))
+      if is_toy:  # points are drawn as a scatter plot over the modes, from the larger eval batch
+        path = workdir / 'samples' / f'step_{step:06d}.png'
+        toy.scatter_png(np.asarray(generate_fn(g_state, eval_z)), config.data.toy_name, path, f'step {step}')
+      else:
+        writer.samples(step, np.asarray(generate_fn(g_state, sample_z)))
     if config.eval.every_steps and (step % config.eval.every_steps == 0 or step == t.num_steps):
       samples = np.asarray(generate_fn(g_state, eval_z))
-      stats = evaluator(samples) if evaluator else {'pixel_std': evaluate.pixel_std(samples)}
+      if is_toy:
+        stats = toy.mode_stats(samples, config.data.toy_name)
+      else:
+        stats = evaluator(samples) if evaluator else {'pixel_std': evaluate.pixel_std(samples)}
       writer.scalars(step, {f'eval/{k}': v for k, v in stats.items()})
 
   ckpt = checkpoint.Checkpointer(workdir, config) if config.checkpoint.enabled else None

@@ -81,8 +81,8 @@ _PANELS = (
   ('losses', ('d_loss', 'g_loss')),
   ('D accuracy', ('d_acc', 'd_acc_real', 'd_acc_fake')),
   ('D(x) probability', ('d_real_prob', 'd_fake_prob')),
-  ('sample quality (classifier features)', ('eval/precision', 'eval/recall', 'eval/coverage')),
-  ('digit classes covered', ('eval/classes_covered',)),
+  ('sample quality', ('eval/precision', 'eval/recall', 'eval/coverage', 'eval/high_quality')),
+  ('classes / modes covered', ('eval/classes_covered', 'eval/modes_covered')),
   ('gradient norms', ('d_grad_norm', 'g_grad_norm')),
 )
 
