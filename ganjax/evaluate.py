@@ -114,7 +114,7 @@ def main(argv: list[str]) -> None:
 
   if not _WORKDIRS.value and not _REFERENCE.value:
     raise app.UsageError('give --workdir DIR (repeatable) and/or --reference')
-  evaluator = Evaluator()
+  evaluator = Evaluator() if _WORKDIRS.value else None
   rows = {}
   for workdir in _WORKDIRS.value:
     try:
@@ -123,7 +123,10 @@ def main(argv: list[str]) -> None:
       raise SystemExit(f'ganjax: error: {e}') from None
     t0 = time.perf_counter()
     samples = sampling.sample(run, _NUM.value, seed=_SEED.value)
-    rows[f'{workdir} @ {run.step}'] = evaluator(samples)
+    try:
+      rows[f'{workdir} @ {run.step}'] = evaluator(samples)
+    except ValueError as e:  # e.g. a toy 2-D run: its metrics are eval/modes_covered in its metrics.jsonl
+      raise SystemExit(f'ganjax: error: {workdir}: {e}') from None
     print(f'{workdir}: {_NUM.value} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
   if _REFERENCE.value:
     t0 = time.perf_counter()

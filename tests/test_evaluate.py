@@ -41,3 +41,22 @@ def test_table_lists_every_column():
   table = evaluate.format_table({'run': row})
   for column in evaluate.COLUMNS:
     assert column in table
+
+
+def test_cli_prints_a_comparison_table(tmp_path, tiny_config):
+  from ganjax import train
+  from tests.conftest import run_cli
+
+  tiny_config.eval.every_steps = 0
+  train.train_and_evaluate(tiny_config, tmp_path / 'a')
+  tiny_config.seed = 1
+  train.train_and_evaluate(tiny_config, tmp_path / 'b')
+  proc = run_cli('ganjax.evaluate', f'--workdir={tmp_path}/a', f'--workdir={tmp_path}/b', '--step=10', '--num=300')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = proc.stdout.splitlines()
+  header = next(i for i, line in enumerate(lines) if 'classifier_score' in line)
+  rows = lines[header + 1 :]
+  assert [row.split()[0] for row in rows] == [f'{tmp_path}/a', f'{tmp_path}/b']
+  assert all(len(row.split()) == 3 + len(evaluate.COLUMNS) for row in rows)  # name, '@', '10', the columns
+  proc = run_cli('ganjax.evaluate', f'--workdir={tmp_path}/none')
+  assert proc.returncode != 0 and 'ganjax: error: no checkpoints in' in proc.stderr
