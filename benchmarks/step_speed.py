@@ -1,0 +1,140 @@
+"""Step-speed benchmark: ganjax's own jitted train step, the full loop, and the machine's matmul roofline.
+
+  python benchmarks/step_speed.py            # a table
+  python benchmarks/step_speed.py --json     # ... and one JSON object on the last line
+
+Measures, in one process on an otherwise quiet machine:
+- the real `ganjax.train_step` (from the package, both `separate` and `joint`
+  D updates) on the tutorial model at batch 64 and 256: compile time,
+  steps/s (median of timed windows after warm-up), XLA's FLOP count per step
+  and the achieved GFLOP/s;
+- the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
+  roofline the step is compared with;
+- the full loop (`train_and_evaluate` with the default logging and sample
+  grids, checkpoints and evaluation off), to show what the loop adds;
+- peak resident memory of this process.
+Timings are of this machine at the time of the run; they are not tests.
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+
+from ganjax import input_pipeline, train, train_step
+from ganjax.config import tutorial_config
+
+
+def _median_rate(fn, steps_per_window: int, windows: int) -> float:
+  rates = []
+  for _ in range(windows):
+    t0 = time.perf_counter()
+    fn(steps_per_window)
+    rates.append(steps_per_window / (time.perf_counter() - t0))
+  return statistics.median(rates)
+
+
+def bench_step(batch_size: int, d_update: str, windows: int) -> dict:
+  """Steps/s, compile time and FLOPs of the package's train step on device-resident data."""
+  config = tutorial_config()
+  config.train.batch_size = batch_size
+  config.train.d_update = d_update
+  g_state, d_state = train_step.create_states(config, jax.random.key(0))
+  step = train_step.make_train_step(config)
+  data = input_pipeline.load_shipped_mnist()
+  sampler = input_pipeline.DeviceSampler(data.images, batch_size, jax.random.key(1))
+  batch, key = sampler.batch(0), jax.random.key(2)
+
+  t0 = time.perf_counter()
+  compiled = step.lower(g_state, d_state, batch, key).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get('flops', float('nan')))
+
+  state = [g_state, d_state]
+
+  def run(n):
+    for i in range(n):
+      state[0], state[1], metrics = compiled(state[0], state[1], sampler.batch(i), jax.random.fold_in(key, i))
+    jax.block_until_ready(metrics)
+
+  run(10)  # warm-up
+  rate = _median_rate(run, steps_per_window=max(10, 640 // batch_size), windows=windows)
+  return {'steps_per_s': rate, 'compile_s': compile_s, 'gflop_per_step': flops / 1e9, 'gflops': rate * flops / 1e9}
+
+
+def bench_matmul(n: int = 2048, windows: int = 5) -> float:
+  """fp32 matmul GFLOP/s of this machine."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+
+  def run(k):
+    for _ in range(k):
+      out = f(a)
+    out.block_until_ready()
+
+  return _median_rate(run, 3, windows) * 2 * n**3 / 1e9
+
+
+def bench_loop(batch_size: int, num_steps: int) -> float:
+  """Steps/s of the full training loop (logging and sample grids on; checkpoints and eval off)."""
+  config = tutorial_config()
+  config.train.batch_size = batch_size
+  config.train.num_steps = num_steps
+  config.checkpoint.enabled = False
+  config.eval.every_steps = 0
+  with tempfile.TemporaryDirectory() as workdir:
+    return train.train_and_evaluate(config, workdir)['steps_per_s']
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
+  parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
+  parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
+  args = parser.parse_args()
+
+  t_start = time.perf_counter()
+  result = {'device': str(jax.devices()[0]), 'jax': jax.__version__}
+  result['matmul_gflops'] = bench_matmul()
+  for batch in (64, 256):
+    for d_update in ('separate', 'joint'):
+      r = bench_step(batch, d_update, args.windows)
+      suffix = f'b{batch}' + ('' if d_update == 'separate' else '_joint')
+      result[f'ganjax_steps_per_s_{suffix}'] = r['steps_per_s']
+      result[f'compile_s_{suffix}'] = r['compile_s']
+      result[f'gflop_per_step_{suffix}'] = r['gflop_per_step']
+      result[f'roofline_fraction_{suffix}'] = r['gflops'] / result['matmul_gflops']
+  result['loop_steps_per_s_b64'] = bench_loop(64, args.loop_steps)
+  result['loop_vs_step_b64'] = result['loop_steps_per_s_b64'] / result['ganjax_steps_per_s_b64']
+  result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  result['wall_s'] = time.perf_counter() - t_start
+
+  print(f'device {result["device"]}, jax {result["jax"]}; fp32 matmul {result["matmul_gflops"]:.1f} GFLOP/s')
+  print(f'{"step":<18}{"steps/s":>10}{"compile s":>11}{"GFLOP/step":>12}{"of roofline":>13}')
+  for batch in (64, 256):
+    for d_update in ('separate', 'joint'):
+      s = f'b{batch}' + ('' if d_update == 'separate' else '_joint')
+      print(
+        f'{f"{d_update}, batch {batch}":<18}{result[f"ganjax_steps_per_s_{s}"]:>10.2f}'
+        f'{result[f"compile_s_{s}"]:>11.2f}{result[f"gflop_per_step_{s}"]:>12.2f}'
+        f'{100 * result[f"roofline_fraction_{s}"]:>12.1f}%'
+      )
+  print(
+    f'full loop, batch 64: {result["loop_steps_per_s_b64"]:.2f} steps/s '
+    f'({100 * result["loop_vs_step_b64"]:.0f}% of the bare step); peak RSS {result["peak_rss_mib"]:.0f} MiB'
+  )
+  if args.json:
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  sys.exit(main())
