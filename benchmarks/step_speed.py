@@ -8,6 +8,8 @@ Measures, in one process on an otherwise quiet machine:
   D updates) on the tutorial model at batch 64 and 256: compile time,
   steps/s (median of timed windows after warm-up), XLA's FLOP count per step
   and the achieved GFLOP/s;
+- the same model and update in idiomatic PyTorch (`benchmarks/torch_gan.py`),
+  same batch sizes, when torch is installed (skipped with a message if not);
 - the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
   roofline the step is compared with;
 - the full loop (`train_and_evaluate` with the default logging and sample
@@ -113,6 +115,17 @@ def main() -> None:
       result[f'compile_s_{suffix}'] = r['compile_s']
       result[f'gflop_per_step_{suffix}'] = r['gflop_per_step']
       result[f'roofline_fraction_{suffix}'] = r['gflops'] / result['matmul_gflops']
+  try:
+    import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
+  except ImportError:
+    torch_gan = None
+    print('torch is not installed: skipping the PyTorch reference (pip install torch==2.13.0)')
+  if torch_gan is not None:
+    for batch in (64, 256):
+      result[f'torch_steps_per_s_b{batch}'] = torch_gan.steps_per_second(batch, args.windows)
+      result[f'speedup_vs_torch_b{batch}'] = (
+        result[f'ganjax_steps_per_s_b{batch}'] / result[f'torch_steps_per_s_b{batch}']
+      )
   result['loop_steps_per_s_b64'] = bench_loop(64, args.loop_steps)
   result['loop_vs_step_b64'] = result['loop_steps_per_s_b64'] / result['ganjax_steps_per_s_b64']
   result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -127,6 +140,12 @@ def main() -> None:
         f'{f"{d_update}, batch {batch}":<18}{result[f"ganjax_steps_per_s_{s}"]:>10.2f}'
         f'{result[f"compile_s_{s}"]:>11.2f}{result[f"gflop_per_step_{s}"]:>12.2f}'
         f'{100 * result[f"roofline_fraction_{s}"]:>12.1f}%'
+      )
+  for batch in (64, 256):
+    if f'torch_steps_per_s_b{batch}' in result:
+      print(
+        f'{f"pytorch, batch {batch}":<18}{result[f"torch_steps_per_s_b{batch}"]:>10.2f}'
+        f'   ganjax/pytorch: {result[f"speedup_vs_torch_b{batch}"]:.2f}x'
       )
   print(
     f'full loop, batch 64: {result["loop_steps_per_s_b64"]:.2f} steps/s '
