@@ -181,7 +181,7 @@ class DeviceSampler:
   """Yields batches of a device-resident dataset in a seeded per-epoch order.
 
   Batch `step` is a pure function of (seed, step): epoch = step // steps_per_epoch
-  and the position inside the epoch's permutation is step % steps_per_epoch
+  and the position inside the epoch's permutation is step % steps_per_epoch.
   The last incomplete batch of each epoch is dropped so that one compiled step
   serves all. (The tutorial draws random indices with replacement each step;
   permutations see every image once per epoch.)
@@ -209,7 +209,7 @@ class DeviceSampler:
     return divmod(step, self.steps_per_epoch)
 
   def batch(self, step: int) -> jax.Array:
-    """The batch for global step `step` (0-based), float32 in [-1, 1]."""
+    """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""
     epoch, index = self.position(step)
     if epoch != self._epoch:
       self._perm = jax.random.permutation(jax.random.fold_in(self._rng, epoch), self.num_examples)
