@@ -18,6 +18,7 @@ _SOURCES = ('shipped', 'idx', 'tfds', 'toy')
 _TOYS = ('ring8', 'grid25')
 _G_OUTPUTS = ('tanh', 'linear')
 _D_ARCHS = ('conv', 'mlp')
+_LOSSES = ('bce', 'minimax', 'hinge', 'lsgan')  # as ganjax.losses.LOSSES (kept here: no JAX import)
 
 
 def tutorial_config() -> ml_collections.ConfigDict:
@@ -58,6 +59,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.opt.eps = 1e-7  # Keras' Adam epsilon
 
   c.loss = ml_collections.ConfigDict()
+  c.loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
   c.loss.real_label = 1.0  # < 1: one-sided label smoothing
 
   c.train = ml_collections.ConfigDict()
@@ -126,6 +128,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
+  _check(config.loss.name in _LOSSES, f'loss.name must be one of {_LOSSES}, got {config.loss.name!r}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
   _check(config.data.source in _SOURCES, f'data.source must be one of {_SOURCES}, got {config.data.source!r}')
   _check(

@@ -1,9 +1,13 @@
-"""GAN losses on discriminator logits.
+"""GAN losses on discriminator logits, selected by `config.loss.name`.
 
-The tutorial uses binary cross-entropy on D's sigmoid output; we compute it on
-logits (numerically stable, same value). The generator's loss is the
-non-saturating one: BCE of D(G(z)) against the "real" label, which is what
-training the stacked Keras model with label 1 computes.
+- 'bce' (the tutorial, default): binary cross-entropy on D's sigmoid output,
+  computed on logits (numerically stable, same value); G's loss is the
+  non-saturating one, BCE of D(G(z)) against the "real" label, which is what
+  training the stacked Keras model with label 1 computes.
+- 'minimax': D as 'bce'; G minimises log(1 - D(G(z))) (Goodfellow et al. 2014).
+- 'hinge': D minimises relu(1 - D(x)) + relu(1 + D(G(z))); G minimises -D(G(z)).
+- 'lsgan': least squares (Mao et al. 2017) on D's raw output, targets 1 and 0;
+  G minimises (D(G(z)) - 1)^2 / 2.
 """
 
 import jax
@@ -23,16 +27,44 @@ def accuracy(logits: jax.Array, is_real: bool) -> jax.Array:
   return jnp.mean(predicted_real if is_real else ~predicted_real)
 
 
-def d_loss_real(logits: jax.Array, real_label: float = 1.0) -> jax.Array:
-  """D's loss on real images; `real_label` < 1 is one-sided label smoothing."""
-  return bce(logits, real_label)
-
-
-def d_loss_fake(logits: jax.Array) -> jax.Array:
-  """D's loss on generated images (label 0)."""
-  return bce(logits, 0.0)
-
-
 def g_loss_nonsaturating(fake_logits: jax.Array) -> jax.Array:
   """G's loss: BCE of D(G(z)) against label 1 (the tutorial's `combined` model)."""
   return bce(fake_logits, 1.0)
+
+
+LOSSES = ('bce', 'minimax', 'hinge', 'lsgan')
+
+
+def d_real(logits: jax.Array, name: str = 'bce', real_label: float = 1.0) -> jax.Array:
+  """D's loss on real images for loss `name` (`real_label` smooths 'bce' and 'minimax')."""
+  if name in ('bce', 'minimax'):
+    return bce(logits, real_label)
+  if name == 'hinge':
+    return jnp.mean(jax.nn.relu(1.0 - logits))
+  if name == 'lsgan':
+    return 0.5 * jnp.mean((logits - 1.0) ** 2)
+  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+
+
+def d_fake(logits: jax.Array, name: str = 'bce') -> jax.Array:
+  """D's loss on generated images for loss `name`."""
+  if name in ('bce', 'minimax'):
+    return bce(logits, 0.0)
+  if name == 'hinge':
+    return jnp.mean(jax.nn.relu(1.0 + logits))
+  if name == 'lsgan':
+    return 0.5 * jnp.mean(logits**2)
+  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+
+
+def g_loss(fake_logits: jax.Array, name: str = 'bce') -> jax.Array:
+  """G's loss on D's output for its samples, for loss `name`."""
+  if name == 'bce':
+    return g_loss_nonsaturating(fake_logits)
+  if name == 'minimax':
+    return -bce(fake_logits, 0.0)  # log(1 - sigmoid(l)) = -softplus(l) = -BCE(l, 0)
+  if name == 'hinge':
+    return -jnp.mean(fake_logits)
+  if name == 'lsgan':
+    return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
+  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')

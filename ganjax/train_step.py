@@ -82,25 +82,43 @@ def _latent(g_state: GState, key: jax.Array, batch_size: int) -> jax.Array:
 
 
 def d_fake_loss_fn(
-  d_params: Any, g_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array
+  d_params: Any,
+  g_params: Any,
+  g_state: GState,
+  d_state: train_state.TrainState,
+  z: jax.Array,
+  rng: jax.Array,
+  loss_name: str = 'bce',
 ):
-  """D's loss on G(z) with label 0. G enters only through stop_gradient: no gradient reaches G."""
+  """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G."""
   fakes, _ = generate(g_state, z, params=g_params, train=True)
   logits = _discriminate(d_state, d_params, jax.lax.stop_gradient(fakes), rng)
-  return losses.d_loss_fake(logits), logits
+  return losses.d_fake(logits, loss_name), logits
 
 
 def g_loss_fn(
-  g_params: Any, d_params: Any, g_state: GState, d_state: train_state.TrainState, z: jax.Array, rng: jax.Array
+  g_params: Any,
+  d_params: Any,
+  g_state: GState,
+  d_state: train_state.TrainState,
+  z: jax.Array,
+  rng: jax.Array,
+  loss_name: str = 'bce',
 ):
-  """G's non-saturating loss through D, whose params are constants here (Keras' trainable=False)."""
+  """G's loss through D, whose params are constants here (Keras' trainable=False)."""
   images, new_stats = generate(g_state, z, params=g_params, train=True)
   logits = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng)
-  return losses.g_loss_nonsaturating(logits), (logits, new_stats)
+  return losses.g_loss(logits, loss_name), (logits, new_stats)
 
 
 def d_phase(
-  g_state: GState, d_state: train_state.TrainState, batch: jax.Array, rng: jax.Array, d_update: str, real_label: float
+  g_state: GState,
+  d_state: train_state.TrainState,
+  batch: jax.Array,
+  rng: jax.Array,
+  d_update: str,
+  real_label: float,
+  loss_name: str = 'bce',
 ) -> tuple[train_state.TrainState, Metrics]:
   """The discriminator's part of a step: returns the new D state; G is read, never written."""
   z_rng, drop_real, drop_fake = jax.random.split(rng, 3)
@@ -109,10 +127,10 @@ def d_phase(
 
   def real_loss(d_params):
     logits = _discriminate(d_state, d_params, batch, drop_real)
-    return losses.d_loss_real(logits, real_label), logits
+    return losses.d_real(logits, loss_name, real_label), logits
 
   def fake_loss(d_params):
-    return d_fake_loss_fn(d_params, g_state.params, g_state, d_state, z, drop_fake)
+    return d_fake_loss_fn(d_params, g_state.params, g_state, d_state, z, drop_fake, loss_name)
 
   if d_update == 'separate':
     (loss_real, logits_real), grads_real = jax.value_and_grad(real_loss, has_aux=True)(d_state.params)
@@ -150,14 +168,14 @@ def d_phase(
 
 
 def g_phase(
-  g_state: GState, d_state: train_state.TrainState, batch_size: int, rng: jax.Array
+  g_state: GState, d_state: train_state.TrainState, batch_size: int, rng: jax.Array, loss_name: str = 'bce'
 ) -> tuple[GState, Metrics]:
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
   z = _latent(g_state, z_rng, batch_size)
   # Gradients are taken with respect to G's params only (argnums=0).
   (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name
   )
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   metrics = {
@@ -176,6 +194,7 @@ def train_step(
   *,
   d_update: str = 'separate',
   real_label: float = 1.0,
+  loss_name: str = 'bce',
 ) -> tuple[GState, train_state.TrainState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 
@@ -187,17 +206,20 @@ def train_step(
     d_update: 'separate' (two Adam steps, the tutorial) or 'joint' (one step
       on the mean of the real and fake losses).
     real_label: target for real images; < 1 is one-sided label smoothing.
+    loss_name: one of `losses.LOSSES`; 'bce' is the tutorial's.
 
   Returns:
     The updated states and a dict of scalar metrics.
   """
   d_rng, g_rng = jax.random.split(rng)
-  d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, d_update, real_label)
-  g_state, g_metrics = g_phase(g_state, d_state, batch.shape[0], g_rng)
+  d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, d_update, real_label, loss_name)
+  g_state, g_metrics = g_phase(g_state, d_state, batch.shape[0], g_rng, loss_name)
   return g_state, d_state, {**d_metrics, **g_metrics}
 
 
 def make_train_step(config: ml_collections.ConfigDict):
   """`train_step` with the config's static switches bound, jitted once with donated states."""
-  step = functools.partial(train_step, d_update=config.train.d_update, real_label=config.loss.real_label)
+  step = functools.partial(
+    train_step, d_update=config.train.d_update, real_label=config.loss.real_label, loss_name=config.loss.name
+  )
   return jax.jit(step, donate_argnums=(0, 1))

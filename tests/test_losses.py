@@ -1,0 +1,67 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax import config as config_lib
+from ganjax import losses, train_step
+
+LOG2 = float(np.log(2.0))
+
+
+def test_bce_at_zero_logits_is_log_2_and_smoothing_shifts_the_target():
+  zero = jnp.zeros(4)
+  assert losses.d_real(zero) == pytest.approx(LOG2)
+  assert losses.d_fake(zero) == pytest.approx(LOG2)
+  assert losses.g_loss(zero) == pytest.approx(LOG2)
+  # BCE with target 0.9 at logit l: -(0.9 log s(l) + 0.1 log(1 - s(l))).
+  logit = jnp.array([2.0])
+  p = jax.nn.sigmoid(2.0)
+  assert losses.d_real(logit, 'bce', 0.9) == pytest.approx(float(-(0.9 * np.log(p) + 0.1 * np.log(1 - p))), rel=1e-5)
+
+
+def test_minimax_generator_loss_saturates_where_the_nonsaturating_one_does_not():
+  assert losses.g_loss(jnp.zeros(2), 'minimax') == pytest.approx(-LOG2)
+  confident_fake = jnp.array([-10.0])  # D is sure the sample is fake
+  minimax_grad = jax.grad(lambda x: losses.g_loss(x, 'minimax'))(confident_fake)
+  nonsat_grad = jax.grad(lambda x: losses.g_loss(x, 'bce'))(confident_fake)
+  assert abs(float(minimax_grad[0])) < 1e-4 < abs(float(nonsat_grad[0]))
+
+
+def test_hinge_values():
+  assert losses.d_real(jnp.array([2.0, 0.5]), 'hinge') == pytest.approx(0.25)
+  assert losses.d_fake(jnp.array([-2.0, 0.5]), 'hinge') == pytest.approx(0.75)
+  assert losses.g_loss(jnp.array([1.0, 3.0]), 'hinge') == pytest.approx(-2.0)
+
+
+def test_least_squares_values():
+  assert losses.d_real(jnp.array([1.0, 3.0]), 'lsgan') == pytest.approx(1.0)
+  assert losses.d_fake(jnp.array([0.0, 2.0]), 'lsgan') == pytest.approx(1.0)
+  assert losses.g_loss(jnp.array([1.0, -1.0]), 'lsgan') == pytest.approx(1.0)
+
+
+def test_unknown_loss_is_rejected():
+  with pytest.raises(ValueError, match='unknown loss'):
+    losses.g_loss(jnp.zeros(1), 'wasserstein-ish')
+
+
+def test_config_knows_exactly_the_implemented_losses(tiny_config):
+  assert config_lib._LOSSES == losses.LOSSES
+  tiny_config.loss.name = 'wgan'
+  with pytest.raises(config_lib.ConfigError, match='loss.name must be one of'):
+    config_lib.validate(tiny_config)
+
+
+@pytest.mark.parametrize('name', losses.LOSSES)
+def test_every_loss_trains_through_the_same_step(tiny_config, name):
+  tiny_config.loss.name = name
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  step = train_step.make_train_step(tiny_config)
+  batch = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
+  g0 = jax.tree.map(jnp.copy, g_state.params)
+  for i in range(3):
+    g_state, d_state, metrics = step(g_state, d_state, batch, jax.random.key(i))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert not all(
+    np.array_equal(a, b) for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g_state.params), strict=True)
+  )
