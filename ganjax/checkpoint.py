@@ -95,9 +95,6 @@ class Checkpointer:
       step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
     )
 
-  def wait(self) -> None:
-    self._manager.wait_until_finished()
-
   def restore(
     self, step: int, g_state: GState, d_state: train_state.TrainState
   ) -> tuple[GState, train_state.TrainState, dict]:

@@ -68,10 +68,6 @@ class RunWriter:
     self._tb.add_image('samples', grid, step, dataformats='HWC')
     return path
 
-  def flush(self) -> None:
-    self._jsonl.flush()
-    self._tb.flush()
-
   def close(self) -> None:
     self._jsonl.close()
     self._tb.close()
