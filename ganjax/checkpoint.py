@@ -71,6 +71,20 @@ def _shapes(tree: Any) -> dict[str, tuple]:
   return {'/'.join(name(e) for e in path): tuple(leaf.shape) if hasattr(leaf, 'shape') else () for path, leaf in flat}
 
 
+def _first_mismatch(have: dict[str, tuple], want: dict[str, tuple]) -> str | None:
+  """The first leaf (params first) whose shape differs between two `_shapes` maps."""
+  for key in sorted(set(have) | set(want), key=lambda k: ('/params/' not in k, k)):
+    if have.get(key) != want.get(key):
+      return key
+  return None
+
+
+def _corrupt(directory: pathlib.Path, step: int, error: Exception) -> CheckpointError:
+  return CheckpointError(
+    f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(error).__name__}: {error}'
+  )
+
+
 class Checkpointer:
   """Saves and restores a run's checkpoints under `workdir/checkpoints`."""
 
@@ -124,26 +138,19 @@ def _describe(directory: pathlib.Path, steps: list[int]) -> str:
 def restore_states(
   manager: ocp.CheckpointManager, directory: pathlib.Path, step: int, g_state: GState, d_state: train_state.TrainState
 ):
-  """Restores states of `step` into the given templates, with one-line errors for every failure."""
-  steps = _steps(manager)
-  if step not in steps:
-    raise CheckpointError(f'no checkpoint for step {step}; {_describe(directory, steps)}')
+  """Restores states of `step` (an existing step) into the given templates, with one-line errors for every failure."""
   target = {'g': g_state, 'd': d_state}
   try:
-    saved = manager.item_metadata(step)['state']
-    saved_shapes = _shapes(saved)
+    saved_shapes = _shapes(manager.item_metadata(step)['state'])
   except Exception as e:
+    raise _corrupt(directory, step, e) from e
+  want = _shapes(target)
+  key = _first_mismatch(saved_shapes, want) if saved_shapes else None
+  if key is not None:
     raise CheckpointError(
-      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
-    ) from e
-  if saved_shapes:
-    want = _shapes(target)
-    for key in sorted(set(saved_shapes) | set(want), key=lambda k: ('/params/' not in k, k)):  # params first
-      if saved_shapes.get(key) != want.get(key):
-        raise CheckpointError(
-          f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
-          f'checkpoint but {want.get(key)} in the model (changed widths or latent size?)'
-        )
+      f'checkpoint {directory / str(step)} does not fit this model: {key} is {saved_shapes.get(key)} in the '
+      f'checkpoint but {want.get(key)} in the model (changed widths or latent size?)'
+    )
   # Restore onto this process' first device, wherever the checkpoint was written.
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   # (TrainState.create leaves `step` a Python int, hence jnp.asarray for its dtype.)
@@ -156,9 +163,7 @@ def restore_states(
       step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
     )
   except Exception as e:
-    raise CheckpointError(
-      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
-    ) from e
+    raise _corrupt(directory, step, e) from e
   return restored['state']['g'], restored['state']['d'], dict(restored['meta'])
 
 
@@ -179,9 +184,7 @@ def read_meta(
   try:
     meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
   except Exception as e:
-    raise CheckpointError(
-      f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(e).__name__}: {e}'
-    ) from e
+    raise _corrupt(directory, step, e) from e
   return step, dict(meta), manager, directory
 
 
@@ -238,11 +241,11 @@ def warm_start(
   ours = {'g': {'params': g_state.params, 'batch_stats': g_state.batch_stats}, 'd': d_state.params}
   theirs = {'g': {'params': run.g_state.params, 'batch_stats': run.g_state.batch_stats}, 'd': run.d_state.params}
   want, have = _shapes(ours), _shapes(theirs)
-  for key in sorted(set(want) | set(have)):
-    if want.get(key) != have.get(key):
-      raise CheckpointError(
-        f'checkpoint.init_from={source_workdir} does not fit this model: {key} is {have.get(key)} there '
-        f'but {want.get(key)} here'
-      )
+  key = _first_mismatch(have, want)
+  if key is not None:
+    raise CheckpointError(
+      f'checkpoint.init_from={source_workdir} does not fit this model: {key} is {have.get(key)} there '
+      f'but {want.get(key)} here'
+    )
   g_state = g_state.replace(params=run.g_state.params, batch_stats=run.g_state.batch_stats)
   return g_state, d_state.replace(params=run.d_state.params), f'{source_workdir} (step {run.step})'

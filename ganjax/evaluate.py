@@ -27,7 +27,7 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import classifier, metrics
+from ganjax import classifier, input_pipeline, metrics
 
 MNIST_SHAPE = (28, 28, 1)
 COLUMNS = (
@@ -44,8 +44,8 @@ COLUMNS = (
 
 
 def to_unit(images_u8: np.ndarray) -> np.ndarray:
-  """uint8 images -> float32 in [-1, 1] (numpy; the same scaling as training)."""
-  return images_u8.astype(np.float32) / 127.5 - 1.0
+  """uint8 images -> float32 numpy in [-1, 1], by the training pipeline's own scaling."""
+  return np.asarray(input_pipeline.to_unit_range(images_u8))
 
 
 def pixel_std(samples: np.ndarray) -> float:

@@ -21,8 +21,10 @@ def _sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
   return jnp.maximum(d, 0.0)
 
 
-def _blocks(a: np.ndarray, fn, block: int = _BLOCK) -> np.ndarray:
-  return np.concatenate([np.asarray(fn(jnp.asarray(a[i : i + block]))) for i in range(0, len(a), block)])
+def _blocks(fn, *arrays: np.ndarray, block: int = _BLOCK) -> np.ndarray:
+  """fn over row blocks of row-aligned arrays, results concatenated."""
+  n = len(arrays[0])
+  return np.concatenate([np.asarray(fn(*(jnp.asarray(a[i : i + block]) for a in arrays))) for i in range(0, n, block)])
 
 
 @functools.partial(jax.jit, static_argnames=('k',))
@@ -39,7 +41,7 @@ def _kth_radius_rows(rows: jax.Array, x: jax.Array, k: int) -> jax.Array:
 def kth_nn_radius(x: np.ndarray, k: int) -> np.ndarray:
   """Distance from each row of x to its k-th nearest other row."""
   xj = jnp.asarray(x, jnp.float32)
-  return _blocks(x, lambda rows: _kth_radius_rows(rows, xj, k))
+  return _blocks(lambda rows: _kth_radius_rows(rows, xj, k), x)
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -94,17 +96,13 @@ def _any_inside_rows(rows: jax.Array, radii: jax.Array, points: jax.Array) -> ja
 def _within(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
   """For each point: how many of the balls (centres, radii) contain it."""
   cj, rj = jnp.asarray(centres, jnp.float32), jnp.asarray(radii, jnp.float32)
-  return _blocks(points, lambda rows: _count_within_rows(rows, cj, rj))
+  return _blocks(lambda rows: _count_within_rows(rows, cj, rj), points)
 
 
 def _covered(centres: np.ndarray, radii: np.ndarray, points: np.ndarray) -> np.ndarray:
   """For each centre: is any point inside its ball?"""
   pj = jnp.asarray(points, jnp.float32)
-  out = [
-    np.asarray(_any_inside_rows(jnp.asarray(centres[i : i + _BLOCK]), jnp.asarray(radii[i : i + _BLOCK]), pj))
-    for i in range(0, len(centres), _BLOCK)
-  ]
-  return np.concatenate(out)
+  return _blocks(lambda rows, r: _any_inside_rows(rows, r, pj), centres, radii)
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
