@@ -102,8 +102,9 @@ class Checkpointer:
 
   def save(self, step: int, g_state: GState, d_state: train_state.TrainState, meta: dict[str, Any]) -> None:
     """Starts an asynchronous save of `step`; returns once the arrays are copied."""
-    # Copies so the donated buffers of the next train step can never alias what is being written.
-    state = jax.tree.map(lambda x: x.copy(), {'g': g_state, 'd': d_state})
+    # Host copies: the donated buffers of the next train step can never alias what is being written,
+    # and on several hosts Orbax writes host (replicated) arrays from the primary process only.
+    state = jax.tree.map(np.array, {'g': g_state, 'd': d_state})
     meta = {'step': step, 'config': json.loads(self.config.to_json_best_effort()), **meta}
     self._manager.save(
       step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True

@@ -19,6 +19,8 @@ _TOYS = ('ring8', 'grid25')
 _G_OUTPUTS = ('tanh', 'linear')
 _D_ARCHS = ('conv', 'mlp')
 _LOSSES = ('bce', 'minimax', 'hinge', 'lsgan')  # as ganjax.losses.LOSSES (kept here: no JAX import)
+# Fields a sweep may vary: the seed, or a scalar that the compiled step takes as data.
+SWEEPABLE = ('seed', 'opt.g_lr', 'opt.d_lr', 'loss.real_label')
 
 
 def tutorial_config() -> ml_collections.ConfigDict:
@@ -80,6 +82,11 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.every_steps = 1000  # 0 turns evaluation during training off
   c.eval.num_samples = 1000
+
+  # K independent GANs trained side by side in one program (jax.vmap over stacked states).
+  c.sweep = ml_collections.ConfigDict()
+  c.sweep.field = ''  # '' (no sweep) or one of SWEEPABLE, e.g. 'seed' or 'opt.g_lr'
+  c.sweep.choices = ()  # one member per value; member k writes to WORKDIR/member_k
   return c
 
 
@@ -106,6 +113,11 @@ def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.Conf
       _check(isinstance(value, (int, float)) and not isinstance(value, bool), f'{name} must be a number, got {value!r}')
     elif isinstance(ref, str):
       _check(isinstance(value, str), f'{name} must be a string, got {value!r}')
+    elif isinstance(ref, tuple) and not ref:  # a list of numbers, possibly empty (sweep.choices)
+      ok = isinstance(value, (tuple, list)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+      )
+      _check(ok, f'{name} must be a sequence of numbers, got {value!r}')
     elif isinstance(ref, tuple):
       ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) and v > 0 for v in value)
       _check(ok and len(value) > 0, f'{name} must be a non-empty sequence of positive ints, got {value!r}')
@@ -149,6 +161,40 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
+  _validate_sweep(config)
+
+
+def _validate_sweep(config: ml_collections.ConfigDict) -> None:
+  field, values = config.sweep.field, tuple(config.sweep.choices)
+  if not field:
+    _check(not values, f'sweep.choices={values} needs sweep.field, one of {SWEEPABLE}')
+    return
+  _check(field in SWEEPABLE, f'sweep.field must be one of {SWEEPABLE}, got {field!r}')
+  _check(len(values) >= 1, f'sweep.field={field!r} needs sweep.choices, one value per member')
+  for member in members(config):
+    validate_member = member.copy_and_resolve_references()
+    validate_member.sweep.field, validate_member.sweep.choices = '', ()
+    if field == 'seed':
+      _check(isinstance(member.seed, int), f'sweep over seed needs integer values, got {values}')
+    validate(validate_member)  # each member must be a valid config on its own
+
+
+def members(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+  """One config per sweep member (the field set to its value); [config] without a sweep."""
+  field, values = config.sweep.field, tuple(config.sweep.choices)
+  if not field:
+    return [config]
+  out = []
+  for value in values:
+    member = config.copy_and_resolve_references()
+    *path, leaf = field.split('.')
+    section = member
+    for key in path:
+      section = section[key]
+    with section.ignore_type():
+      section[leaf] = value if field == 'seed' else float(value)
+    out.append(member)
+  return out
 
 
 def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:

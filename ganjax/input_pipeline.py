@@ -17,6 +17,7 @@ derived from the step, which is what makes a resumed run see the same batches.
 """
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import pathlib
@@ -25,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import jax_utils
 
 from ganjax import toy
 from ganjax.errors import DataError
@@ -177,41 +179,77 @@ def to_unit_range(images_u8: jax.Array) -> jax.Array:
   return jnp.clip(images_u8.astype(jnp.float32) / 127.5 - 1.0, -1.0, 1.0)
 
 
+def host_slice(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+  """This process' contiguous share of the global batch (the last axis of `indices`).
+
+  On several hosts each process feeds its own local devices; together the
+  processes cover the global batch once, in order.
+  """
+  size = indices.shape[-1]
+  if size % process_count:
+    raise DataError(f'global batch {size} does not divide among {process_count} processes')
+  share = size // process_count
+  return indices[..., process_index * share : (process_index + 1) * share]
+
+
+def device_split(indices: np.ndarray, num_devices: int) -> np.ndarray:
+  """(..., B) -> (devices, ..., B / devices): consecutive slices, one per local device."""
+  *lead, size = indices.shape
+  if size % num_devices:
+    raise DataError(f'batch {size} does not divide among {num_devices} local devices')
+  split = indices.reshape(*lead, num_devices, size // num_devices)
+  return np.moveaxis(split, -2, 0)
+
+
 class DeviceSampler:
-  """Yields batches of a device-resident dataset in a seeded per-epoch order.
+  """Yields batches of a device-resident dataset in a seeded per-epoch order, split across devices.
 
   Batch `step` is a pure function of (seed, step): epoch = step // steps_per_epoch
   and the position inside the epoch's permutation is step % steps_per_epoch.
   The last incomplete batch of each epoch is dropped so that one compiled step
   serves all. (The tutorial draws random indices with replacement each step;
   permutations see every image once per epoch.)
+
+  The dataset is copied to every local device once; each step only the
+  batch's indices travel. `batch(step)` has shape (local devices, B / devices,
+  ...): this process' share of the global batch `batch_size`, consecutive
+  slices per device, so the global batch is the same for any device count.
+  With `rng` a stack of K keys (a sweep), every member has its own order and
+  batches have shape (local devices, K, B / devices, ...).
   """
 
   def __init__(self, images: np.ndarray, batch_size: int, rng: jax.Array):
-    self.images = jax.device_put(images)
     self.batch_size = batch_size
     self.num_examples = len(images)
     self.steps_per_epoch = self.num_examples // batch_size
     self._rng = rng
     self._epoch = -1
     self._perm = None
+    self._local = jax.local_device_count()
     # The dataset is an argument, never a closed-over constant (see STYLE.md).
+    self.images = jax_utils.replicate(images)
     # uint8 images are scaled to [-1, 1]; float data (toy points) is used as is.
     scale = to_unit_range if images.dtype == np.uint8 else (lambda x: x)
-    self._gather = jax.jit(
-      lambda images, perm, i: scale(
-        jnp.take(images, jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size), axis=0)
-      )
-    )
+    self._gather = jax.pmap(lambda images, idx: scale(jnp.take(images, idx, axis=0)))
 
   def position(self, step: int) -> tuple[int, int]:
     """(epoch, batch index within the epoch) of global step `step`."""
     return divmod(step, self.steps_per_epoch)
 
-  def batch(self, step: int) -> jax.Array:
-    """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""
+  def indices(self, step: int) -> np.ndarray:
+    """Dataset indices of the global batch of `step`: (B,), or (K, B) for K member keys."""
     epoch, index = self.position(step)
     if epoch != self._epoch:
-      self._perm = jax.random.permutation(jax.random.fold_in(self._rng, epoch), self.num_examples)
+      permute = functools.partial(_permutation, epoch=epoch, n=self.num_examples)
+      self._perm = np.asarray(jax.vmap(permute)(self._rng) if self._rng.ndim else permute(self._rng))
       self._epoch = epoch
-    return self._gather(self.images, self._perm, index)
+    return self._perm[..., index * self.batch_size : (index + 1) * self.batch_size]
+
+  def batch(self, step: int) -> jax.Array:
+    """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""
+    local = host_slice(self.indices(step), jax.process_index(), jax.process_count())
+    return self._gather(self.images, device_split(local, self._local))
+
+
+def _permutation(rng: jax.Array, epoch: int, n: int) -> jax.Array:
+  return jax.random.permutation(jax.random.fold_in(rng, epoch), n)

@@ -18,9 +18,21 @@ import ml_collections
 _KERNEL_INIT = nn.initializers.xavier_uniform()
 
 
-def _append_minibatch_std(x: jax.Array) -> jax.Array:
-  """Appends the batch's mean feature std as one more channel (Karras et al. 2018)."""
-  std = jnp.sqrt(jnp.var(x, axis=0) + 1e-8).mean()
+def _append_minibatch_std(x: jax.Array, axis_name: str | None = None) -> jax.Array:
+  """Appends the batch's mean feature std as one more channel (Karras et al. 2018).
+
+  Under `pmap` with `axis_name`, the statistics are over the global batch
+  (means of x and x^2 averaged across devices), so the feature does not
+  depend on how the batch is split.
+  """
+  # Two passes (mean, then mean squared deviation), as jnp.var computes it on one device.
+  mean = jnp.mean(x, axis=0)
+  if axis_name is not None:
+    mean = jax.lax.pmean(mean, axis_name)
+  var = jnp.mean(jnp.square(x - mean), axis=0)
+  if axis_name is not None:
+    var = jax.lax.pmean(var, axis_name)
+  std = jnp.sqrt(var + 1e-8).mean()
   return jnp.concatenate([x, jnp.broadcast_to(std, (*x.shape[:-1], 1))], axis=-1)
 
 
@@ -45,12 +57,13 @@ class Generator(nn.Module):
   output: str = 'tanh'
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
+    """`axis_name`: the pmap axis over which BatchNorm averages its batch statistics (training only)."""
     x = z
     for width in self.features:
       x = nn.Dense(width, kernel_init=_KERNEL_INIT)(x)
       if self.norm == 'batch':
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=axis_name)(x)
       x = nn.leaky_relu(x, self.leaky_slope) if self.leaky_slope else nn.relu(x)
     size = 1
     for d in self.image_shape:
@@ -81,7 +94,8 @@ class Discriminator(nn.Module):
   minibatch_std: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
+    """`axis_name`: the pmap axis over which the minibatch-std feature is computed (training only)."""
     if train and self.input_noise > 0:
       x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
     for width in self.features:
@@ -90,7 +104,7 @@ class Discriminator(nn.Module):
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.minibatch_std:
-      x = _append_minibatch_std(x)
+      x = _append_minibatch_std(x, axis_name if train else None)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
 
@@ -103,12 +117,12 @@ class MLPDiscriminator(nn.Module):
   minibatch_std: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
     for width in self.features:
       x = nn.leaky_relu(nn.Dense(width, kernel_init=_KERNEL_INIT)(x), self.leaky_slope)
     if self.minibatch_std:
-      x = _append_minibatch_std(x)
+      x = _append_minibatch_std(x, axis_name if train else None)
     return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
 
 

@@ -14,13 +14,15 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
+from flax import jax_utils
 
 from ganjax import checkpoint, evaluate, input_pipeline, toy, train_step, writers
 from ganjax import config as config_lib
-from ganjax.errors import DivergenceError, WorkdirError
+from ganjax.errors import ConfigError, DivergenceError, WorkdirError
 
 # Independent random streams, all derived from config.seed.
 _INIT, _DATA, _TRAIN, _SAMPLES, _EVAL = range(5)
@@ -51,10 +53,10 @@ def tutorial_line(step: int, num_steps: int, m: dict[str, float]) -> str:
   return f'{step}/{num_steps} [D loss: {m["d_loss"]:.6f}, acc.: {100 * m["d_acc"]:.2f}%] [G loss: {m["g_loss"]:.6f}]'
 
 
-def _check_finite(step: int, metrics: dict[str, float]) -> None:
+def _check_finite(step: int, metrics: dict[str, float], prefix: str = '') -> None:
   for name, value in metrics.items():
     if not np.isfinite(value):
-      raise DivergenceError(f'non-finite {name} ({value}) at step {step}; training stopped')
+      raise DivergenceError(f'{prefix}non-finite {name} ({value}) at step {step}; training stopped')
 
 
 def _make_sampler_fn():
@@ -99,52 +101,103 @@ def _resume(ckpt: 'checkpoint.Checkpointer | None', config: ml_collections.Confi
   return latest
 
 
+def _stack(trees: list[Any]) -> Any:
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _pick(tree: Any, member: int | None) -> Any:
+  """Member `member` of stacked (sweep) trees; the tree itself when there is no sweep."""
+  return tree if member is None else jax.tree.map(lambda x: x[member], tree)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
   """Trains the GAN described by `config`, writing everything to `workdir`.
 
+  The step runs data-parallel over all devices (`config.train.batch_size` is
+  the global batch). With `config.sweep`, K members train side by side in one
+  compiled program; member k writes its logs and samples to
+  `workdir/member_k`, and all share one checkpoint (stacked states).
+
   Returns a summary: final step, metrics of the last logged step, wall time,
-  steps/s and the final states.
+  steps/s and the final states (stacked for a sweep).
   """
   config_lib.validate(config)
+  num_devices = jax.device_count()
+  if config.train.batch_size % num_devices:
+    raise ConfigError(
+      f'train.batch_size={config.train.batch_size} is the global batch and must divide by the '
+      f'{num_devices} devices in use ({jax.local_device_count()} local)'
+    )
+  if config.sweep.field and config.checkpoint.init_from:
+    raise ConfigError('checkpoint.init_from (warm start) cannot be combined with a sweep')
   workdir = prepare_workdir(workdir)
   (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
   t_launch = time.perf_counter()
 
+  member_configs = config_lib.members(config)
+  sweep = bool(config.sweep.field)
+  ids = list(range(len(member_configs))) if sweep else [None]
+  run_dirs = [workdir / f'member_{k}' for k in ids] if sweep else [workdir]
+  for run_dir, member in zip(run_dirs, member_configs, strict=True):
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / 'config.json').write_text(member.to_json_best_effort(indent=2) + '\n')
+
   data = input_pipeline.load(config)
-  keys = streams(config.seed)
-  g_state, d_state = train_step.create_states(config, keys['init'])
+  member_keys = [streams(m.seed) for m in member_configs]
+  keys = _stack(member_keys) if sweep else member_keys[0]
+  states = [train_step.create_states(m, k['init']) for m, k in zip(member_configs, member_keys, strict=True)]
+  g_state, d_state = _stack(states) if sweep else states[0]
+  real_label = (jnp.array([m.loss.real_label for m in member_configs]),) if sweep else ()  # else bound in the step
   sampler = input_pipeline.DeviceSampler(data.images, config.train.batch_size, keys['data'])
-  step_fn = train_step.make_train_step(config)
+  step_fn = train_step.make_train_step(config, members=sweep)
+  fold_in = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None))) if sweep else jax.random.fold_in
   generate_fn = _make_sampler_fn()
   t = config.train
-  sample_z = jax.random.normal(keys['samples'], (t.num_sample_images, config.model.latent_dim))
-  eval_z = jax.random.normal(keys['eval'], (config.eval.num_samples, config.model.latent_dim))
+  latent = config.model.latent_dim
+  # Each member draws its fixed sample and eval latents from its own seed, as a plain run would.
+  sample_z = [jax.random.normal(k['samples'], (t.num_sample_images, latent)) for k in member_keys]
+  eval_z = [jax.random.normal(k['eval'], (config.eval.num_samples, latent)) for k in member_keys]
   # Classifier metrics need MNIST-shaped images; other datasets get pixel_std only.
   mnist_like = tuple(config.data.image_shape) == evaluate.MNIST_SHAPE and config.data.source != 'toy'
   is_toy = config.data.source == 'toy'
   evaluator = evaluate.Evaluator() if config.eval.every_steps and mnist_like else None
 
-  def log(step: int, metrics: dict[str, Any], bar: tqdm.tqdm) -> dict[str, float]:
-    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    _check_finite(step, host)
-    writer.scalars(step, host)
-    bar.write(tutorial_line(step, t.num_steps, host))
-    return host
+  def prefix(k: int | None) -> str:
+    return '' if k is None else f'[member {k}: {config.sweep.field}={config.sweep.choices[k]}] '
 
-  def side_tasks(step: int) -> None:
-    if t.sample_every_steps and (step % t.sample_every_steps == 0 or step == t.num_steps):
-      if is_toy:  # points are drawn as a scatter plot over the modes, from the larger eval batch
-        path = workdir / 'samples' / f'step_{step:06d}.png'
-        toy.scatter_png(np.asarray(generate_fn(g_state, eval_z)), config.data.toy_name, path, f'step {step}')
-      else:
-        writer.samples(step, np.asarray(generate_fn(g_state, sample_z)))
-    if config.eval.every_steps and (step % config.eval.every_steps == 0 or step == t.num_steps):
-      samples = np.asarray(generate_fn(g_state, eval_z))
-      if is_toy:
-        stats = toy.mode_stats(samples, config.data.toy_name)
-      else:
-        stats = evaluator(samples) if evaluator else {'pixel_std': evaluate.pixel_std(samples)}
-      writer.scalars(step, {f'eval/{k}': v for k, v in stats.items()})
+  def log(step: int, metrics: dict[str, Any], bar: tqdm.tqdm) -> list[dict[str, float]]:
+    fetched = jax.device_get(metrics)  # leading axis: devices (all equal after pmean)
+    out = []
+    for j, k in enumerate(ids):
+      host = {name: float(v[0] if k is None else v[0][k]) for name, v in fetched.items()}
+      _check_finite(step, host, prefix(k))
+      writer_list[j].scalars(step, host)
+      bar.write(prefix(k) + tutorial_line(step, t.num_steps, host))
+      out.append(host)
+    return out
+
+  def side_tasks(step: int, g_rep: train_step.GState) -> None:
+    do_samples = t.sample_every_steps and (step % t.sample_every_steps == 0 or step == t.num_steps)
+    do_eval = config.eval.every_steps and (step % config.eval.every_steps == 0 or step == t.num_steps)
+    if not (do_samples or do_eval):
+      return
+    g_state = jax_utils.unreplicate(g_rep)
+    for j, k in enumerate(ids):
+      g_member = _pick(g_state, k)
+      if do_samples:
+        if is_toy:  # points are drawn as a scatter plot over the modes, from the larger eval batch
+          path = run_dirs[j] / 'samples' / f'step_{step:06d}.png'
+          points = np.asarray(generate_fn(g_member, eval_z[j]))
+          toy.scatter_png(points, config.data.toy_name, path, f'{prefix(k)}step {step}')
+        else:
+          writer_list[j].samples(step, np.asarray(generate_fn(g_member, sample_z[j])))
+      if do_eval:
+        samples = np.asarray(generate_fn(g_member, eval_z[j]))
+        if is_toy:
+          stats = toy.mode_stats(samples, config.data.toy_name)
+        else:
+          stats = evaluator(samples) if evaluator else {'pixel_std': evaluate.pixel_std(samples)}
+        writer_list[j].scalars(step, {f'eval/{name}': v for name, v in stats.items()})
 
   ckpt = checkpoint.Checkpointer(workdir, config) if config.checkpoint.enabled else None
   start_step = _resume(ckpt, config)
@@ -154,16 +207,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   elif config.checkpoint.init_from:
     g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
     print(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
-  writer = writers.RunWriter(workdir, start_step)
+  writer_list = [writers.RunWriter(run_dir, start_step) for run_dir in run_dirs]
+  # One copy of both states per local device; the step keeps them identical.
+  g_rep, d_rep = train_step.replicate((g_state, d_state))
+  del g_state, d_state  # donated to the first step; only the replicas live on
 
-  def save(step: int) -> None:
+  def save(step: int, g_rep, d_rep) -> None:
     epoch, index = sampler.position(step)
     rng = np.asarray(jax.random.key_data(keys['train'])).tolist()
+    g_state, d_state = jax_utils.unreplicate((g_rep, d_rep))
     ckpt.save(step, g_state, d_state, {'epoch': epoch, 'batch_index': index, 'train_rng': rng})
 
   stop = _StopRequest()
   pending = None  # (step, device metrics) of a logged step not yet fetched
-  last = {}
+  last = []
   t_first = None
   step = start_step
   bar = tqdm.tqdm(total=t.num_steps, initial=start_step, unit='step', dynamic_ncols=True, mininterval=1.0)
@@ -171,7 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     with stop:
       for i in range(start_step, t.num_steps):
         step = i + 1  # steps completed after this iteration
-        g_state, d_state, metrics = step_fn(g_state, d_state, sampler.batch(i), jax.random.fold_in(keys['train'], i))
+        g_rep, d_rep, metrics = step_fn(g_rep, d_rep, sampler.batch(i), fold_in(keys['train'], i), *real_label)
         if pending is not None:
           last = log(*pending, bar)
           pending = None
@@ -180,7 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
           t_first = time.perf_counter()
         if step % t.log_every_steps == 0 or step == t.num_steps or stop.signum:
           pending = (step, metrics)
-        side_tasks(step)
+        side_tasks(step, g_rep)
         bar.update(1)
         if stop.signum:
           break
@@ -189,40 +246,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             last = log(*pending, bar)
             pending = None
           # Never checkpoint a diverged state (the metrics include both param norms).
-          _check_finite(step, {k: float(v) for k, v in jax.device_get(metrics).items()})
-          save(step)
+          for k in ids:
+            _check_finite(step, {n: float(np.ravel(v)[0 if k is None else k]) for n, v in metrics.items()}, prefix(k))
+          save(step, g_rep, d_rep)
       if pending is not None:
         last = log(*pending, bar)
       if ckpt and step > start_step:
-        save(step)
+        save(step, g_rep, d_rep)
   finally:
     bar.close()
-    writer.close()
+    for writer in writer_list:
+      writer.close()
     if ckpt:
       ckpt.close()  # waits for the last asynchronous save
+  g_state, d_state = jax_utils.unreplicate((g_rep, d_rep))
+  final = {'g_state': g_state, 'd_state': d_state}
+  last_metrics = last if sweep else (last[0] if last else {})
   if stop.signum:
     where = f'checkpoint saved at step {step}' if ckpt else 'checkpoints are off, nothing saved'
     print(f'stopped by {signal.Signals(stop.signum).name} after step {step}; {where}. Run the same command to resume.')
-    return {'step': step, 'interrupted': True, 'metrics': last, 'g_state': g_state, 'd_state': d_state}
+    return {'step': step, 'interrupted': True, 'metrics': last_metrics, **final}
 
   t_end = time.perf_counter()
   steps_done = t.num_steps - start_step
   if not steps_done:
     print(f'nothing to do: the checkpoint in {workdir} is already at step {t.num_steps}')
-    return {'step': t.num_steps, 'metrics': last, 'g_state': g_state, 'd_state': d_state}
+    return {'step': t.num_steps, 'metrics': last_metrics, **final}
   # Steps/s counts from the end of the first step, so compile time is reported apart.
   rate = (steps_done - 1) / (t_end - t_first) if steps_done > 1 else float('nan')
-  writers.plot_metrics(workdir)
+  for run_dir in run_dirs:
+    writers.plot_metrics(run_dir)
   summary = {
     'step': t.num_steps,
     'wall_s': t_end - t_launch,
     'first_step_s': t_first - t_launch,
     'steps_per_s': rate,
-    'metrics': last,
+    'devices': num_devices,
+    'metrics': last_metrics,
   }
+  if sweep:
+    summary['sweep'] = {'field': config.sweep.field, 'values': list(config.sweep.choices)}
   (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+  members_note = f' x {len(ids)} members' if sweep else ''
   print(
-    f'done: {steps_done} steps in {summary["wall_s"]:.1f} s, {rate:.2f} steps/s after the first step '
-    f'(setup and compilation before it: {summary["first_step_s"]:.1f} s); workdir {workdir}'
+    f'done: {steps_done} steps{members_note} on {num_devices} device(s) in {summary["wall_s"]:.1f} s, '
+    f'{rate:.2f} steps/s after the first step (setup and compilation before it: {summary["first_step_s"]:.1f} s); '
+    f'workdir {workdir}'
   )
-  return {**summary, 'g_state': g_state, 'd_state': d_state}
+  return {**summary, **final}

@@ -12,6 +12,16 @@ One call of `train_step` is one iteration of the tutorial's loop:
 
 Metrics are computed in the same forward passes as the updates, so they are
 the values before each update, as Keras' `train_on_batch` reports them.
+
+Data parallelism: `make_train_step` runs the step under `jax.pmap` over the
+local devices with axis name `AXIS`, each device holding a slice of the
+global batch. With `axis_name` set, gradients and metrics are averaged across
+devices, BatchNorm and the minibatch-std feature use global-batch
+statistics, and the latent noise of the global batch is drawn from the
+step's key and sliced, so the trajectory does not depend on the device count
+(up to floating-point reduction order). Dropout and instance-noise masks are
+drawn per device (the key folded with the device index): those two options
+match across device counts in distribution only.
 """
 
 import functools
@@ -22,11 +32,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from flax import jax_utils
 from flax.training import train_state
 
 from ganjax import losses, models
 
 Metrics = dict[str, jax.Array]
+
+AXIS = 'batch'  # the pmap axis of the data-parallel step
 
 
 class GState(train_state.TrainState):
@@ -36,6 +49,11 @@ class GState(train_state.TrainState):
 
 
 def _adam(config: ml_collections.ConfigDict, lr: float) -> optax.GradientTransformation:
+  if config.sweep.field in ('opt.g_lr', 'opt.d_lr'):
+    # A learning-rate sweep keeps the rate in the optimizer state, so vmapped members differ by data only.
+    return optax.inject_hyperparams(optax.adam)(
+      learning_rate=lr, b1=config.opt.b1, b2=config.opt.b2, eps=config.opt.eps
+    )
   return optax.adam(lr, b1=config.opt.b1, b2=config.opt.b2, eps=config.opt.eps)
 
 
@@ -59,26 +77,46 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   return g_state, d_state
 
 
-def generate(g_state: GState, z: jax.Array, params: Any = None, train: bool = False) -> tuple[jax.Array, Any]:
+def generate(
+  g_state: GState, z: jax.Array, params: Any = None, train: bool = False, axis_name: str | None = None
+) -> tuple[jax.Array, Any]:
   """Runs G on `z`; returns (images, new batch_stats). `params` defaults to G's own."""
   params = g_state.params if params is None else params
   variables = {'params': params}
   if g_state.batch_stats:
     variables['batch_stats'] = g_state.batch_stats
     if train:
-      images, updates = g_state.apply_fn(variables, z, train=True, mutable=['batch_stats'])
+      images, updates = g_state.apply_fn(variables, z, train=True, axis_name=axis_name, mutable=['batch_stats'])
       return images, updates['batch_stats']
-  return g_state.apply_fn(variables, z, train=train), g_state.batch_stats
+  return g_state.apply_fn(variables, z, train=train, axis_name=axis_name), g_state.batch_stats
 
 
-def _discriminate(d_state: train_state.TrainState, params: Any, images: jax.Array, rng: jax.Array) -> jax.Array:
+def _discriminate(
+  d_state: train_state.TrainState, params: Any, images: jax.Array, rng: jax.Array, axis_name: str | None = None
+) -> jax.Array:
+  if axis_name is not None:  # a different dropout mask on each device's slice
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   drop_rng, noise_rng = jax.random.split(rng)
-  return d_state.apply_fn({'params': params}, images, train=True, rngs={'dropout': drop_rng, 'noise': noise_rng})
+  return d_state.apply_fn(
+    {'params': params}, images, train=True, axis_name=axis_name, rngs={'dropout': drop_rng, 'noise': noise_rng}
+  )
 
 
-def _latent(g_state: GState, key: jax.Array, batch_size: int) -> jax.Array:
+def _num_devices(axis_name: str | None) -> int:
+  return 1 if axis_name is None else jax.lax.psum(1, axis_name)  # a Python int under pmap
+
+
+def _latent(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array:
+  """This device's rows of the global latent batch drawn from `key` (`batch_size` rows per device)."""
   latent_dim = g_state.params['Dense_0']['kernel'].shape[0]  # static under jit
-  return jax.random.normal(key, (batch_size, latent_dim))
+  z = jax.random.normal(key, (batch_size * _num_devices(axis_name), latent_dim))
+  if axis_name is None:
+    return z
+  return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis_name) * batch_size, batch_size)
+
+
+def _pmean(tree: Any, axis_name: str | None) -> Any:
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
 def d_fake_loss_fn(
@@ -89,10 +127,11 @@ def d_fake_loss_fn(
   z: jax.Array,
   rng: jax.Array,
   loss_name: str = 'bce',
+  axis_name: str | None = None,
 ):
   """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G."""
-  fakes, _ = generate(g_state, z, params=g_params, train=True)
-  logits = _discriminate(d_state, d_params, jax.lax.stop_gradient(fakes), rng)
+  fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
+  logits = _discriminate(d_state, d_params, jax.lax.stop_gradient(fakes), rng, axis_name)
   return losses.d_fake(logits, loss_name), logits
 
 
@@ -104,10 +143,11 @@ def g_loss_fn(
   z: jax.Array,
   rng: jax.Array,
   loss_name: str = 'bce',
+  axis_name: str | None = None,
 ):
   """G's loss through D, whose params are constants here (Keras' trainable=False)."""
-  images, new_stats = generate(g_state, z, params=g_params, train=True)
-  logits = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng)
+  images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
+  logits = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name)
   return losses.g_loss(logits, loss_name), (logits, new_stats)
 
 
@@ -117,25 +157,28 @@ def d_phase(
   batch: jax.Array,
   rng: jax.Array,
   d_update: str,
-  real_label: float,
+  real_label: float | jax.Array,
   loss_name: str = 'bce',
+  axis_name: str | None = None,
 ) -> tuple[train_state.TrainState, Metrics]:
   """The discriminator's part of a step: returns the new D state; G is read, never written."""
   z_rng, drop_real, drop_fake = jax.random.split(rng, 3)
   # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
-  z = _latent(g_state, z_rng, batch.shape[0])
+  z = _latent(g_state, z_rng, batch.shape[0], axis_name)
 
   def real_loss(d_params):
-    logits = _discriminate(d_state, d_params, batch, drop_real)
+    logits = _discriminate(d_state, d_params, batch, drop_real, axis_name)
     return losses.d_real(logits, loss_name, real_label), logits
 
   def fake_loss(d_params):
-    return d_fake_loss_fn(d_params, g_state.params, g_state, d_state, z, drop_fake, loss_name)
+    return d_fake_loss_fn(d_params, g_state.params, g_state, d_state, z, drop_fake, loss_name, axis_name)
 
   if d_update == 'separate':
     (loss_real, logits_real), grads_real = jax.value_and_grad(real_loss, has_aux=True)(d_state.params)
+    grads_real = _pmean(grads_real, axis_name)
     d_state = d_state.apply_gradients(grads=grads_real)
     (loss_fake, logits_fake), grads_fake = jax.value_and_grad(fake_loss, has_aux=True)(d_state.params)
+    grads_fake = _pmean(grads_fake, axis_name)
     d_state = d_state.apply_gradients(grads=grads_fake)
     d_grads = jax.tree.map(lambda a, b: 0.5 * (a + b), grads_real, grads_fake)
   elif d_update == 'joint':
@@ -146,40 +189,51 @@ def d_phase(
 
     (_, aux), d_grads = jax.value_and_grad(joint_loss, has_aux=True)(d_state.params)
     loss_real, loss_fake, logits_real, logits_fake = aux
+    d_grads = _pmean(d_grads, axis_name)
     d_state = d_state.apply_gradients(grads=d_grads)
   else:
     raise ValueError(f"train.d_update must be 'separate' or 'joint', got {d_update!r}")
 
   acc_real = losses.accuracy(logits_real, is_real=True)
   acc_fake = losses.accuracy(logits_fake, is_real=False)
-  metrics = {
-    'd_loss': 0.5 * (loss_real + loss_fake),
-    'd_acc': 0.5 * (acc_real + acc_fake),
-    'd_loss_real': loss_real,
-    'd_loss_fake': loss_fake,
-    'd_acc_real': acc_real,
-    'd_acc_fake': acc_fake,
-    'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
-    'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
-    'd_grad_norm': optax.tree.norm(d_grads),
-    'd_param_norm': optax.tree.norm(d_state.params),
-  }
+  metrics = _pmean(
+    {
+      'd_loss': 0.5 * (loss_real + loss_fake),
+      'd_acc': 0.5 * (acc_real + acc_fake),
+      'd_loss_real': loss_real,
+      'd_loss_fake': loss_fake,
+      'd_acc_real': acc_real,
+      'd_acc_fake': acc_fake,
+      'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
+      'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
+    },
+    axis_name,
+  )
+  # Gradients are already averaged across devices, so the norms are global.
+  metrics['d_grad_norm'] = optax.tree.norm(d_grads)
+  metrics['d_param_norm'] = optax.tree.norm(d_state.params)
   return d_state, metrics
 
 
 def g_phase(
-  g_state: GState, d_state: train_state.TrainState, batch_size: int, rng: jax.Array, loss_name: str = 'bce'
+  g_state: GState,
+  d_state: train_state.TrainState,
+  batch_size: int,
+  rng: jax.Array,
+  loss_name: str = 'bce',
+  axis_name: str | None = None,
 ) -> tuple[GState, Metrics]:
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
-  z = _latent(g_state, z_rng, batch_size)
+  z = _latent(g_state, z_rng, batch_size, axis_name)
   # Gradients are taken with respect to G's params only (argnums=0).
   (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name, axis_name
   )
+  g_grads = _pmean(g_grads, axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   metrics = {
-    'g_loss': g_loss,
+    'g_loss': _pmean(g_loss, axis_name),
     'g_grad_norm': optax.tree.norm(g_grads),
     'g_param_norm': optax.tree.norm(g_state.params),
   }
@@ -193,33 +247,54 @@ def train_step(
   rng: jax.Array,
   *,
   d_update: str = 'separate',
-  real_label: float = 1.0,
+  real_label: float | jax.Array = 1.0,
   loss_name: str = 'bce',
+  axis_name: str | None = None,
 ) -> tuple[GState, train_state.TrainState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 
   Args:
     g_state: generator state.
     d_state: discriminator state.
-    batch: real images (B, H, W, C) in [-1, 1].
-    rng: key for this step only (the loop derives it with `fold_in(key, step)`).
+    batch: real images (B, H, W, C) in [-1, 1]; under pmap, this device's slice.
+    rng: key for this step only (the loop derives it with `fold_in(key, step)`),
+      the same on every device.
     d_update: 'separate' (two Adam steps, the tutorial) or 'joint' (one step
       on the mean of the real and fake losses).
     real_label: target for real images; < 1 is one-sided label smoothing.
     loss_name: one of `losses.LOSSES`; 'bce' is the tutorial's.
+    axis_name: the pmap axis to average over; None outside pmap.
 
   Returns:
-    The updated states and a dict of scalar metrics.
+    The updated states and a dict of scalar metrics (global-batch values).
   """
   d_rng, g_rng = jax.random.split(rng)
-  d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, d_update, real_label, loss_name)
-  g_state, g_metrics = g_phase(g_state, d_state, batch.shape[0], g_rng, loss_name)
+  d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, d_update, real_label, loss_name, axis_name)
+  g_state, g_metrics = g_phase(g_state, d_state, batch.shape[0], g_rng, loss_name, axis_name)
   return g_state, d_state, {**d_metrics, **g_metrics}
 
 
-def make_train_step(config: ml_collections.ConfigDict):
-  """`train_step` with the config's static switches bound, jitted once with donated states."""
-  step = functools.partial(
-    train_step, d_update=config.train.d_update, real_label=config.loss.real_label, loss_name=config.loss.name
-  )
-  return jax.jit(step, donate_argnums=(0, 1))
+def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
+  """The data-parallel step: `train_step` under `pmap` over the local devices, states donated.
+
+  Call it as `step(g_state, d_state, batch, rng)` with states replicated
+  (leading device axis, see `replicate`), `batch` of shape
+  (devices, B / devices, ...) and `rng` the step's key, the same for all
+  devices. With `members=True` (a sweep), states and batch carry a member
+  axis after the device axis, and the call is
+  `step(g_state, d_state, batch, rngs, real_labels)` with one key and one
+  real label per member: the members train side by side under `vmap`.
+  """
+  bound = functools.partial(train_step, d_update=config.train.d_update, loss_name=config.loss.name, axis_name=AXIS)
+  if members:
+    step = jax.vmap(lambda g, d, batch, rng, real_label: bound(g, d, batch, rng, real_label=real_label))
+    in_axes = (0, 0, 0, None, None)
+  else:
+    step = functools.partial(bound, real_label=config.loss.real_label)
+    in_axes = (0, 0, 0, None)
+  return jax.pmap(step, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0, 1))
+
+
+def replicate(tree: Any) -> Any:
+  """One copy of `tree` per local device, laid out as the pmapped step returns its states."""
+  return jax_utils.replicate(tree, axis_name=AXIS)

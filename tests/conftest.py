@@ -25,9 +25,16 @@ def tiny_config():
   return load_experiment(EXPERIMENTS / 'tiny.py')
 
 
-def run_cli(module: str, *args: str, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
+def run_cli(
+  module: str, *args: str, timeout: float = 300, env: dict | None = None, **popen
+) -> subprocess.CompletedProcess:
   """Runs `python -m module args` from the repo root and returns the finished process."""
-  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}
   return subprocess.run(
     [sys.executable, '-m', module, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **popen
   )
+
+
+def forced_devices(n: int) -> dict:
+  """Environment for a subprocess that sees `n` CPU devices (XLA's forced host platform count)."""
+  return {'XLA_FLAGS': f'--xla_force_host_platform_device_count={n}'}

@@ -112,3 +112,30 @@ def test_batches_are_scaled_to_minus_one_one():
   images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
   batch = np.asarray(input_pipeline.DeviceSampler(images, 2, jax.random.key(0)).batch(0))
   assert sorted(batch.ravel().tolist()) == [-1.0, 1.0]
+
+
+def test_hosts_and_devices_share_the_global_batch_once_in_order():
+  indices = np.arange(16)
+  shares = [input_pipeline.host_slice(indices, process, 2) for process in range(2)]
+  np.testing.assert_array_equal(np.concatenate(shares), indices)
+  per_device = input_pipeline.device_split(shares[1], 4)  # host 1's share over its 4 devices
+  assert per_device.shape == (4, 2)
+  np.testing.assert_array_equal(per_device.ravel(), np.arange(8, 16))
+  # Sweep members: (K, B) -> (devices, K, B / devices), each device a slice of every member's batch.
+  members = input_pipeline.device_split(np.arange(12).reshape(2, 6), 3)
+  assert members.shape == (3, 2, 2)
+  np.testing.assert_array_equal(members[1, 0], [2, 3])
+  np.testing.assert_array_equal(members[2, 1], [10, 11])
+  with pytest.raises(DataError, match='does not divide among 3 processes'):
+    input_pipeline.host_slice(np.arange(10), 0, 3)
+
+
+def test_sweep_members_each_follow_their_own_seed():
+  images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+  keys = jax.random.split(jax.random.key(0), 2)
+  stacked = input_pipeline.DeviceSampler(images, 3, keys)
+  for k in range(2):
+    alone = input_pipeline.DeviceSampler(images, 3, keys[k])
+    for step in (0, 4):
+      np.testing.assert_array_equal(stacked.indices(step)[k], alone.indices(step))
+  assert stacked.batch(0).shape == (1, 2, 3, 1, 1, 1)

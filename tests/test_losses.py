@@ -57,11 +57,12 @@ def test_every_loss_trains_through_the_same_step(tiny_config, name):
   tiny_config.loss.name = name
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   step = train_step.make_train_step(tiny_config)
-  batch = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
+  batch = jax.random.uniform(jax.random.key(1), (1, 16, 28, 28, 1), minval=-1, maxval=1)  # (devices, B, ...)
   g0 = jax.tree.map(jnp.copy, g_state.params)
+  g_state, d_state = train_step.replicate((g_state, d_state))
   for i in range(3):
     g_state, d_state, metrics = step(g_state, d_state, batch, jax.random.key(i))
-  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert all(np.isfinite(v).all() for v in metrics.values())
   assert not all(
-    np.array_equal(a, b) for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g_state.params), strict=True)
+    np.array_equal(a, b[0]) for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g_state.params), strict=True)
   )

@@ -75,17 +75,20 @@ def test_d_loss_falls_on_a_fixed_batch(tiny_config):
   g_state, d_state = _states(tiny_config)
   batch = _batch(tiny_config)
   step = train_step.make_train_step(tiny_config)
+  g_state, d_state = train_step.replicate((g_state, d_state))
   losses = []
   for _i in range(30):
-    g_state, d_state, metrics = step(g_state, d_state, batch, jax.random.key(7))  # same key: same fakes each step
-    losses.append(float(metrics['d_loss']))
+    g_state, d_state, metrics = step(g_state, d_state, batch[None], jax.random.key(7))  # same key: same fakes
+    losses.append(float(metrics['d_loss'][0]))
   assert losses[-1] < losses[0]
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves((g_state.params, d_state.params)))
 
 
 def test_metrics_are_finite_scalars_in_range(tiny_config):
   g_state, d_state = _states(tiny_config)
-  _, _, m = train_step.make_train_step(tiny_config)(g_state, d_state, _batch(tiny_config), jax.random.key(0))
+  g_rep, d_rep = train_step.replicate((g_state, d_state))
+  _, _, m = train_step.make_train_step(tiny_config)(g_rep, d_rep, _batch(tiny_config)[None], jax.random.key(0))
+  m = {k: v[0] for k, v in m.items()}  # one device
   expected = {'d_loss', 'd_acc', 'g_loss', 'd_real_prob', 'd_fake_prob', 'g_grad_norm', 'd_grad_norm'}
   assert expected <= set(m)
   for key, value in m.items():
