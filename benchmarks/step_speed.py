@@ -14,14 +14,20 @@ Measures, in one process on an otherwise quiet machine:
   roofline the step is compared with;
 - the full loop (`train_and_evaluate` with the default logging and sample
   grids, checkpoints and evaluation off), to show what the loop adds;
-- peak resident memory of this process.
+- peak resident memory of this process;
+- seconds from launching `python -m ganjax.main` to the end of the first step;
+- the batch-64 step on 1, 2 and 4 forced CPU devices (steps/s, images/s);
+- 4 seeds of the default experiment as one vmapped sweep vs 4 runs in a row.
 Timings are of this machine at the time of the run; they are not tests.
 """
 
 import argparse
 import json
+import os
+import pathlib
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +36,9 @@ import jax
 import jax.numpy as jnp
 
 from ganjax import input_pipeline, train, train_step
-from ganjax.config import tutorial_config
+from ganjax.config import load_experiment, tutorial_config
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _median_rate(fn, steps_per_window: int, windows: int) -> float:
@@ -47,7 +55,8 @@ def bench_step(batch_size: int, d_update: str, windows: int) -> dict:
   config = tutorial_config()
   config.train.batch_size = batch_size
   config.train.d_update = d_update
-  g_state, d_state = train_step.create_states(config, jax.random.key(0))
+  # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
+  g_state, d_state = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
   data = input_pipeline.load_shipped_mnist()
   sampler = input_pipeline.DeviceSampler(data.images, batch_size, jax.random.key(1))
@@ -97,12 +106,65 @@ def bench_loop(batch_size: int, num_steps: int) -> float:
     return train.train_and_evaluate(config, workdir)['steps_per_s']
 
 
+def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
+  """Steps/s of the batch-64 step on 1, 2 and 4 forced CPU devices (one subprocess each)."""
+  rates = {}
+  for n in counts:
+    env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={n}'}
+    proc = subprocess.run(
+      [sys.executable, __file__, '--devices-worker', '--windows', str(windows)],
+      env=env,
+      capture_output=True,
+      text=True,
+      check=True,
+    )
+    rates[n] = json.loads(proc.stdout.strip().splitlines()[-1])['steps_per_s']
+  return rates
+
+
+def bench_sweep(members: int, num_steps: int) -> dict[str, float]:
+  """Wall time of K seeds of the default experiment: one vmapped sweep vs K runs one after another."""
+  base = load_experiment(_ROOT / 'experiments' / 'mnist_gan.py')
+  base.train.num_steps = num_steps
+  base.checkpoint.enabled = False
+  base.eval.every_steps = 0
+  sweep = base.copy_and_resolve_references()
+  sweep.sweep.field, sweep.sweep.choices = 'seed', tuple(range(members))
+  with tempfile.TemporaryDirectory() as workdir:
+    t0 = time.perf_counter()
+    train.train_and_evaluate(sweep, pathlib.Path(workdir) / 'sweep')
+    vmapped = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for seed in range(members):
+      config = base.copy_and_resolve_references()
+      config.seed = seed
+      train.train_and_evaluate(config, pathlib.Path(workdir) / f'seed_{seed}')
+    sequential = time.perf_counter() - t0
+  return {'vmapped_s': vmapped, 'sequential_s': sequential}
+
+
+def bench_launch() -> float:
+  """Seconds from `python -m ganjax.main` to the end of the default experiment's first step (a 1-step run)."""
+  env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_')}  # no persistent compile cache
+  with tempfile.TemporaryDirectory() as workdir:
+    args = ['--config=experiments/mnist_gan.py', f'--workdir={workdir}', '--config.train.num_steps=1']
+    args += ['--config.checkpoint.enabled=False', '--config.eval.every_steps=0', '--config.train.sample_every_steps=0']
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, '-m', 'ganjax.main', *args], env=env, cwd=_ROOT, capture_output=True, check=True)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
   parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
+  parser.add_argument('--sweep-steps', type=int, default=300, help='steps per member of the sweep measurement')
+  parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.devices_worker:  # a subprocess of bench_devices: one number as JSON
+    print(json.dumps({'steps_per_s': bench_step(64, 'separate', args.windows)['steps_per_s']}))
+    return
 
   t_start = time.perf_counter()
   result = {'device': str(jax.devices()[0]), 'jax': jax.__version__}
@@ -129,6 +191,12 @@ def main() -> None:
   result['loop_steps_per_s_b64'] = bench_loop(64, args.loop_steps)
   result['loop_vs_step_b64'] = result['loop_steps_per_s_b64'] / result['ganjax_steps_per_s_b64']
   result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  result['launch_to_first_step_s'] = bench_launch()
+  for n, rate in bench_devices().items():
+    result[f'steps_per_s_b64_{n}dev'] = rate
+    result[f'images_per_s_b64_{n}dev'] = 64 * rate
+  sweep = bench_sweep(4, args.sweep_steps)
+  result['sweep4_vmapped_s'], result['sweep4_sequential_s'] = sweep['vmapped_s'], sweep['sequential_s']
   result['wall_s'] = time.perf_counter() - t_start
 
   print(f'device {result["device"]}, jax {result["jax"]}; fp32 matmul {result["matmul_gflops"]:.1f} GFLOP/s')
@@ -150,6 +218,18 @@ def main() -> None:
   print(
     f'full loop, batch 64: {result["loop_steps_per_s_b64"]:.2f} steps/s '
     f'({100 * result["loop_vs_step_b64"]:.0f}% of the bare step); peak RSS {result["peak_rss_mib"]:.0f} MiB'
+  )
+  print(f'launch to first step (imports + compile, default experiment): {result["launch_to_first_step_s"]:.1f} s')
+  print(
+    'forced CPU devices, global batch 64: '
+    + ', '.join(
+      f'{n}: {result[f"steps_per_s_b64_{n}dev"]:.2f} steps/s ({result[f"images_per_s_b64_{n}dev"]:.0f} images/s)'
+      for n in (1, 2, 4)
+    )
+  )
+  print(
+    f'4 seeds x {args.sweep_steps} steps of the default: vmapped sweep {result["sweep4_vmapped_s"]:.1f} s, '
+    f'4 runs one after another {result["sweep4_sequential_s"]:.1f} s'
   )
   if args.json:
     print(json.dumps(result))

@@ -39,6 +39,7 @@ class Run:
   d_state: train_state.TrainState
   step: int
   workdir: pathlib.Path
+  member: int | None = None  # which member of a sweep; None for a plain run
 
 
 def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
@@ -209,24 +210,64 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
   return config
 
 
-def restore(workdir: str | pathlib.Path, step: int | None = None) -> Run:
+def restore(workdir: str | pathlib.Path, step: int | None = None, member: int | None = None) -> Run:
   """Restores a run from its checkpoint alone (no config file needed).
 
   Args:
     workdir: the run's workdir (holding `checkpoints/`).
     step: the step to restore; the latest when None.
+    member: for a sweep (`config.sweep`), which member (0-based); must be None otherwise.
 
   Returns:
-    A `Run` with `.config`, `.g_state`, `.d_state`, `.step`, on this process' devices.
+    A `Run` with `.config` (the member's, for a sweep), `.g_state`, `.d_state`,
+    `.step`, on this process' first device, whatever device count wrote it.
   """
+  return _restore(workdir, step, [member])[0]
+
+
+def restore_members(workdir: str | pathlib.Path, step: int | None = None) -> list[Run]:
+  """Every member of a sweep as its own `Run` (a one-element list for a plain run)."""
+  return _restore(workdir, step, None)
+
+
+def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | None] | None) -> list[Run]:
   step, meta, manager, directory = read_meta(workdir, step)
   try:
     config = config_from_meta(meta)
-    templates = jax.eval_shape(lambda: train_step.create_states(config, jax.random.key(0)))
-    g_state, d_state, _ = restore_states(manager, directory, step, *templates)
+    members = config_lib.members(config)
+    sweep = bool(config.sweep.field)
+    if wanted is None:
+      wanted = list(range(len(members))) if sweep else [None]
+    for member in wanted:
+      if sweep and (member is None or not 0 <= member < len(members)):
+        raise CheckpointError(
+          f'{workdir} is a sweep of {len(members)} members ({config.sweep.field} = {tuple(config.sweep.choices)}); '
+          f'pick one with member=0..{len(members) - 1}' + ('' if member is None else f', not {member}')
+        )
+      if not sweep and member is not None:
+        raise CheckpointError(f'{workdir} is not a sweep; restore it without member')
+
+    def templates():
+      states = [train_step.create_states(m, jax.random.key(0)) for m in members]
+      return train_step.stack(states) if sweep else states[0]
+
+    g_state, d_state, _ = restore_states(manager, directory, step, *jax.eval_shape(templates))
   finally:
     manager.close()
-  return Run(config=config, g_state=g_state, d_state=d_state, step=step, workdir=pathlib.Path(workdir))
+  runs = []
+  for member in wanted:
+    pick = (lambda tree: tree) if member is None else (lambda tree, k=member: jax.tree.map(lambda x: x[k], tree))
+    runs.append(
+      Run(
+        config=members[member or 0],
+        g_state=pick(g_state),
+        d_state=pick(d_state),
+        step=step,
+        workdir=pathlib.Path(workdir),
+        member=member,
+      )
+    )
+  return runs
 
 
 def warm_start(

@@ -68,6 +68,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.train.num_steps = 5000
   c.train.batch_size = 64
   c.train.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
+  # True: jax.distributed.initialize() before training (several hosts; the cluster supplies the
+  # coordinator address, process count and index, e.g. on a TPU pod slice or under SLURM).
+  c.train.distributed = False
   c.train.log_every_steps = 100
   c.train.sample_every_steps = 500
   c.train.num_sample_images = 64  # the fixed latent batch drawn as a square grid

@@ -118,16 +118,18 @@ def main(argv: list[str]) -> None:
   rows = {}
   for workdir in _WORKDIRS.value:
     try:
-      run = checkpoint.restore(workdir, _STEP.value)
+      runs = checkpoint.restore_members(workdir, _STEP.value)  # a sweep gives one row per member
     except GanjaxError as e:
       raise SystemExit(f'ganjax: error: {e}') from None
-    t0 = time.perf_counter()
-    samples = sampling.sample(run, _NUM.value, seed=_SEED.value)
-    try:
-      rows[f'{workdir} @ {run.step}'] = evaluator(samples)
-    except ValueError as e:  # e.g. a toy 2-D run: its metrics are eval/modes_covered in its metrics.jsonl
-      raise SystemExit(f'ganjax: error: {workdir}: {e}') from None
-    print(f'{workdir}: {_NUM.value} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
+    for run in runs:
+      name = workdir if run.member is None else f'{workdir} member {run.member}'
+      t0 = time.perf_counter()
+      samples = sampling.sample(run, _NUM.value, seed=_SEED.value)
+      try:
+        rows[f'{name} @ {run.step}'] = evaluator(samples)
+      except ValueError as e:  # e.g. a toy 2-D run: its metrics are eval/modes_covered in its metrics.jsonl
+        raise SystemExit(f'ganjax: error: {workdir}: {e}') from None
+      print(f'{name}: {_NUM.value} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
   if _REFERENCE.value:
     t0 = time.perf_counter()
     rows.update(reference_rows(_NUM.value, _SEED.value))

@@ -40,6 +40,10 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
+  if _CONFIG.value.train.distributed:
+    import jax
+
+    jax.distributed.initialize()  # before any computation; arguments come from the cluster's environment
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except GanjaxError as e:

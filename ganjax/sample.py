@@ -18,6 +18,7 @@ _OUT = flags.DEFINE_string('out', None, 'Output file: .png (grid) or .npz (array
 _NUM = flags.DEFINE_integer('num', 64, 'Number of samples.')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent vectors.')
+_MEMBER = flags.DEFINE_integer('member', None, 'For a sweep workdir: which member (0-based).')
 
 
 def main(argv: list[str]) -> None:
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> None:
   if out.suffix not in ('.png', '.npz'):
     sys.exit(f'ganjax: error: --out must end in .png or .npz, got {out}')
   try:
-    run = checkpoint.restore(_WORKDIR.value, _STEP.value)
+    run = checkpoint.restore(_WORKDIR.value, _STEP.value, member=_MEMBER.value)
   except GanjaxError as e:
     sys.exit(f'ganjax: error: {e}')
   images = sampling.sample(run, _NUM.value, seed=_SEED.value)
@@ -36,7 +37,8 @@ def main(argv: list[str]) -> None:
     writers.save_png(writers.image_grid(images), out)
   else:
     np.savez_compressed(out, images=images)
-  print(f'wrote {len(images)} samples from step {run.step} of {_WORKDIR.value} to {out}')
+  member = '' if run.member is None else f' (member {run.member})'
+  print(f'wrote {len(images)} samples from step {run.step} of {_WORKDIR.value}{member} to {out}')
 
 
 if __name__ == '__main__':

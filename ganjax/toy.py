@@ -55,13 +55,11 @@ def mode_stats(samples: np.ndarray, name: str) -> dict[str, float]:
 
 def scatter_png(samples: np.ndarray, name: str, path: pathlib.Path, title: str = '') -> pathlib.Path:
   """Scatter plot of samples over the mode centres, written to `path`."""
-  import matplotlib
-
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
   centres, _ = modes(name)
-  fig, ax = plt.subplots(figsize=(5, 5))
+  fig = Figure(figsize=(5, 5))
+  ax = fig.subplots()
   ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.3, label='samples')
   ax.scatter(centres[:, 0], centres[:, 1], s=40, c='red', marker='x', label='modes')
   limit = np.abs(centres).max() + 1.5
@@ -72,5 +70,4 @@ def scatter_png(samples: np.ndarray, name: str, path: pathlib.Path, title: str =
   ax.legend(loc='upper right', fontsize=8)
   path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, dpi=80)
-  plt.close(fig)
   return path

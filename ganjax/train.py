@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
-from flax import jax_utils
 
 from ganjax import checkpoint, evaluate, input_pipeline, toy, train_step, writers
 from ganjax import config as config_lib
@@ -101,10 +100,6 @@ def _resume(ckpt: 'checkpoint.Checkpointer | None', config: ml_collections.Confi
   return latest
 
 
-def _stack(trees: list[Any]) -> Any:
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
 def _pick(tree: Any, member: int | None) -> Any:
   """Member `member` of stacked (sweep) trees; the tree itself when there is no sweep."""
   return tree if member is None else jax.tree.map(lambda x: x[member], tree)
@@ -131,7 +126,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   if config.sweep.field and config.checkpoint.init_from:
     raise ConfigError('checkpoint.init_from (warm start) cannot be combined with a sweep')
   workdir = prepare_workdir(workdir)
-  (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
+  # On several hosts, process 0 writes logs, samples and summaries; every process takes part in checkpoints.
+  primary = jax.process_index() == 0
+  if primary:
+    (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
   t_launch = time.perf_counter()
 
   member_configs = config_lib.members(config)
@@ -139,14 +137,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   ids = list(range(len(member_configs))) if sweep else [None]
   run_dirs = [workdir / f'member_{k}' for k in ids] if sweep else [workdir]
   for run_dir, member in zip(run_dirs, member_configs, strict=True):
-    run_dir.mkdir(exist_ok=True)
-    (run_dir / 'config.json').write_text(member.to_json_best_effort(indent=2) + '\n')
+    if primary and sweep:
+      run_dir.mkdir(exist_ok=True)
+      (run_dir / 'config.json').write_text(member.to_json_best_effort(indent=2) + '\n')
 
   data = input_pipeline.load(config)
   member_keys = [streams(m.seed) for m in member_configs]
-  keys = _stack(member_keys) if sweep else member_keys[0]
+  keys = train_step.stack(member_keys) if sweep else member_keys[0]
   states = [train_step.create_states(m, k['init']) for m, k in zip(member_configs, member_keys, strict=True)]
-  g_state, d_state = _stack(states) if sweep else states[0]
+  g_state, d_state = train_step.stack(states) if sweep else states[0]
   real_label = (jnp.array([m.loss.real_label for m in member_configs]),) if sweep else ()  # else bound in the step
   sampler = input_pipeline.DeviceSampler(data.images, config.train.batch_size, keys['data'])
   step_fn = train_step.make_train_step(config, members=sweep)
@@ -166,10 +165,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return '' if k is None else f'[member {k}: {config.sweep.field}={config.sweep.choices[k]}] '
 
   def log(step: int, metrics: dict[str, Any], bar: tqdm.tqdm) -> list[dict[str, float]]:
-    fetched = jax.device_get(metrics)  # leading axis: devices (all equal after pmean)
+    fetched = jax.device_get(train_step.unreplicate(metrics))  # all devices hold the same values after pmean
     out = []
     for j, k in enumerate(ids):
-      host = {name: float(v[0] if k is None else v[0][k]) for name, v in fetched.items()}
+      host = {name: float(v if k is None else v[k]) for name, v in fetched.items()}
       _check_finite(step, host, prefix(k))
       writer_list[j].scalars(step, host)
       bar.write(prefix(k) + tutorial_line(step, t.num_steps, host))
@@ -179,9 +178,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   def side_tasks(step: int, g_rep: train_step.GState) -> None:
     do_samples = t.sample_every_steps and (step % t.sample_every_steps == 0 or step == t.num_steps)
     do_eval = config.eval.every_steps and (step % config.eval.every_steps == 0 or step == t.num_steps)
-    if not (do_samples or do_eval):
+    if not (do_samples or do_eval) or not primary:
       return
-    g_state = jax_utils.unreplicate(g_rep)
+    g_state = train_step.unreplicate(g_rep)
     for j, k in enumerate(ids):
       g_member = _pick(g_state, k)
       if do_samples:
@@ -207,7 +206,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   elif config.checkpoint.init_from:
     g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
     print(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
-  writer_list = [writers.RunWriter(run_dir, start_step) for run_dir in run_dirs]
+  writer_list = [writers.RunWriter(run_dir, start_step) if primary else writers.NullWriter() for run_dir in run_dirs]
   # One copy of both states per local device; the step keeps them identical.
   g_rep, d_rep = train_step.replicate((g_state, d_state))
   del g_state, d_state  # donated to the first step; only the replicas live on
@@ -215,7 +214,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   def save(step: int, g_rep, d_rep) -> None:
     epoch, index = sampler.position(step)
     rng = np.asarray(jax.random.key_data(keys['train'])).tolist()
-    g_state, d_state = jax_utils.unreplicate((g_rep, d_rep))
+    g_state, d_state = train_step.unreplicate((g_rep, d_rep))
     ckpt.save(step, g_state, d_state, {'epoch': epoch, 'batch_index': index, 'train_rng': rng})
 
   stop = _StopRequest()
@@ -223,7 +222,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   last = []
   t_first = None
   step = start_step
-  bar = tqdm.tqdm(total=t.num_steps, initial=start_step, unit='step', dynamic_ncols=True, mininterval=1.0)
+  bar = tqdm.tqdm(
+    total=t.num_steps, initial=start_step, unit='step', dynamic_ncols=True, mininterval=1.0, disable=not primary
+  )
   try:
     with stop:
       for i in range(start_step, t.num_steps):
@@ -246,8 +247,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             last = log(*pending, bar)
             pending = None
           # Never checkpoint a diverged state (the metrics include both param norms).
+          fetched = jax.device_get(train_step.unreplicate(metrics))
           for k in ids:
-            _check_finite(step, {n: float(np.ravel(v)[0 if k is None else k]) for n, v in metrics.items()}, prefix(k))
+            _check_finite(step, {n: float(v if k is None else v[k]) for n, v in fetched.items()}, prefix(k))
           save(step, g_rep, d_rep)
       if pending is not None:
         last = log(*pending, bar)
@@ -259,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       writer.close()
     if ckpt:
       ckpt.close()  # waits for the last asynchronous save
-  g_state, d_state = jax_utils.unreplicate((g_rep, d_rep))
+  g_state, d_state = train_step.unreplicate((g_rep, d_rep))
   final = {'g_state': g_state, 'd_state': d_state}
   last_metrics = last if sweep else (last[0] if last else {})
   if stop.signum:
@@ -274,7 +276,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return {'step': t.num_steps, 'metrics': last_metrics, **final}
   # Steps/s counts from the end of the first step, so compile time is reported apart.
   rate = (steps_done - 1) / (t_end - t_first) if steps_done > 1 else float('nan')
-  for run_dir in run_dirs:
+  for run_dir in run_dirs if primary else []:
     writers.plot_metrics(run_dir)
   summary = {
     'step': t.num_steps,
@@ -286,7 +288,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   }
   if sweep:
     summary['sweep'] = {'field': config.sweep.field, 'values': list(config.sweep.choices)}
-  (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+  if primary:
+    (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
   members_note = f' x {len(ids)} members' if sweep else ''
   print(
     f'done: {steps_done} steps{members_note} on {num_devices} device(s) in {summary["wall_s"]:.1f} s, '

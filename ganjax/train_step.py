@@ -77,6 +77,12 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   return g_state, d_state
 
 
+def stack(trees: list[Any]) -> Any:
+  """Stacks the leaves of same-shaped trees (sweep members); static fields (apply_fn, tx) come from the first."""
+  leaves = [jax.tree.leaves(tree) for tree in trees]
+  return jax.tree.unflatten(jax.tree.structure(trees[0]), [jnp.stack(xs) for xs in zip(*leaves, strict=True)])
+
+
 def generate(
   g_state: GState, z: jax.Array, params: Any = None, train: bool = False, axis_name: str | None = None
 ) -> tuple[jax.Array, Any]:
@@ -298,3 +304,8 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
 def replicate(tree: Any) -> Any:
   """One copy of `tree` per local device, laid out as the pmapped step returns its states."""
   return jax_utils.replicate(tree, axis_name=AXIS)
+
+
+def unreplicate(tree: Any) -> Any:
+  """The copy on this process' first device (on several hosts, other processes' copies are not addressable)."""
+  return jax.tree.map(lambda x: x.addressable_data(0)[0], tree)

@@ -73,6 +73,19 @@ class RunWriter:
     self._tb.close()
 
 
+class NullWriter:
+  """A RunWriter that writes nothing: for processes other than the first on several hosts."""
+
+  def scalars(self, step: int, metrics: Mapping[str, float]) -> None:
+    pass
+
+  def samples(self, step: int, images: np.ndarray) -> None:
+    pass
+
+  def close(self) -> None:
+    pass
+
+
 _PANELS = (
   ('losses', ('d_loss', 'g_loss')),
   ('D accuracy', ('d_acc', 'd_acc_real', 'd_acc_fake')),
@@ -85,16 +98,15 @@ _PANELS = (
 
 def plot_metrics(workdir: pathlib.Path) -> pathlib.Path | None:
   """Draws the run's metrics.jsonl against steps into `metrics.png`; returns its path."""
-  import matplotlib
-
-  matplotlib.use('Agg')  # files only, no display
-  import matplotlib.pyplot as plt
+  # A bare Figure draws to files without pyplot, so a notebook's display backend is left alone.
+  from matplotlib.figure import Figure
 
   path = workdir / 'metrics.jsonl'
   if not path.exists():
     return None
   records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-  fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+  fig = Figure(figsize=(13, 7))
+  axes = fig.subplots(2, 3)
   for ax, (title, keys) in zip(axes.ravel(), _PANELS, strict=True):
     for key in keys:
       points = [(r['step'], r[key]) for r in records if key in r]
@@ -107,5 +119,4 @@ def plot_metrics(workdir: pathlib.Path) -> pathlib.Path | None:
   fig.tight_layout()
   out = workdir / 'metrics.png'
   fig.savefig(out, dpi=90)
-  plt.close(fig)
   return out
