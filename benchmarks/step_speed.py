@@ -17,7 +17,7 @@ Measures, in one process on an otherwise quiet machine:
 - peak resident memory of this process;
 - seconds from launching `python -m ganjax.main` to the end of the first step;
 - the batch-64 step on 1, 2 and 4 forced CPU devices (steps/s, images/s);
-- 4 seeds of the default experiment as one vmapped sweep vs 4 runs in a row.
+- 4 seeds of the default experiment as one sweep program (vmap and unroll) vs 4 runs in a row.
 Timings are of this machine at the time of the run; they are not tests.
 """
 
@@ -123,24 +123,26 @@ def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
 
 
 def bench_sweep(members: int, num_steps: int) -> dict[str, float]:
-  """Wall time of K seeds of the default experiment: one vmapped sweep vs K runs one after another."""
+  """Wall time of K seeds of the default experiment: one sweep program (vmap, unroll) vs K runs in a row."""
   base = load_experiment(_ROOT / 'experiments' / 'mnist_gan.py')
   base.train.num_steps = num_steps
   base.checkpoint.enabled = False
   base.eval.every_steps = 0
-  sweep = base.copy_and_resolve_references()
-  sweep.sweep.field, sweep.sweep.choices = 'seed', tuple(range(members))
+  times = {}
   with tempfile.TemporaryDirectory() as workdir:
-    t0 = time.perf_counter()
-    train.train_and_evaluate(sweep, pathlib.Path(workdir) / 'sweep')
-    vmapped = time.perf_counter() - t0
+    for mode in ('vmap', 'unroll'):
+      sweep = base.copy_and_resolve_references()
+      sweep.sweep.field, sweep.sweep.choices, sweep.sweep.mode = 'seed', tuple(range(members)), mode
+      t0 = time.perf_counter()
+      train.train_and_evaluate(sweep, pathlib.Path(workdir) / mode)
+      times[f'{mode}_s'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for seed in range(members):
       config = base.copy_and_resolve_references()
       config.seed = seed
       train.train_and_evaluate(config, pathlib.Path(workdir) / f'seed_{seed}')
-    sequential = time.perf_counter() - t0
-  return {'vmapped_s': vmapped, 'sequential_s': sequential}
+    times['sequential_s'] = time.perf_counter() - t0
+  return times
 
 
 def bench_launch() -> float:
@@ -196,7 +198,8 @@ def main() -> None:
     result[f'steps_per_s_b64_{n}dev'] = rate
     result[f'images_per_s_b64_{n}dev'] = 64 * rate
   sweep = bench_sweep(4, args.sweep_steps)
-  result['sweep4_vmapped_s'], result['sweep4_sequential_s'] = sweep['vmapped_s'], sweep['sequential_s']
+  for key, seconds in sweep.items():
+    result[f'sweep4_{key}'] = seconds
   result['wall_s'] = time.perf_counter() - t_start
 
   print(f'device {result["device"]}, jax {result["jax"]}; fp32 matmul {result["matmul_gflops"]:.1f} GFLOP/s')
@@ -228,8 +231,9 @@ def main() -> None:
     )
   )
   print(
-    f'4 seeds x {args.sweep_steps} steps of the default: vmapped sweep {result["sweep4_vmapped_s"]:.1f} s, '
-    f'4 runs one after another {result["sweep4_sequential_s"]:.1f} s'
+    f'4 seeds x {args.sweep_steps} steps of the default: one sweep program {result["sweep4_vmap_s"]:.1f} s '
+    f'(sweep.mode=vmap), {result["sweep4_unroll_s"]:.1f} s (unroll); 4 runs one after another '
+    f'{result["sweep4_sequential_s"]:.1f} s'
   )
   if args.json:
     print(json.dumps(result))

@@ -90,6 +90,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.sweep = ml_collections.ConfigDict()
   c.sweep.field = ''  # '' (no sweep) or one of SWEEPABLE, e.g. 'seed' or 'opt.g_lr'
   c.sweep.choices = ()  # one member per value; member k writes to WORKDIR/member_k
+  # 'vmap': members batched by jax.vmap; 'unroll': one after another in the same program
+  # (faster on CPU, where vmapped convolutions over stacked weights become slow grouped convolutions).
+  c.sweep.mode = 'vmap'
   return c
 
 
@@ -173,6 +176,7 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
     _check(not values, f'sweep.choices={values} needs sweep.field, one of {SWEEPABLE}')
     return
   _check(field in SWEEPABLE, f'sweep.field must be one of {SWEEPABLE}, got {field!r}')
+  _check(config.sweep.mode in ('vmap', 'unroll'), f"sweep.mode must be 'vmap' or 'unroll', got {config.sweep.mode!r}")
   _check(len(values) >= 1, f'sweep.field={field!r} needs sweep.choices, one value per member')
   for member in members(config):
     validate_member = member.copy_and_resolve_references()

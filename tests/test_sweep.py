@@ -59,8 +59,10 @@ def test_a_seed_member_equals_the_plain_run_with_that_seed(tiny_config, tmp_path
   assert proc.returncode == 0 and '(member 1)' in proc.stdout, proc.stderr
 
 
-def test_a_learning_rate_member_equals_the_plain_run_with_that_rate(tiny_config, tmp_path):
+@pytest.mark.parametrize('mode', ['vmap', 'unroll'])
+def test_a_learning_rate_member_equals_the_plain_run_with_that_rate(tiny_config, tmp_path, mode):
   sweep = _quiet(tiny_config.copy_and_resolve_references(), steps=10)
+  sweep.sweep.mode = mode
   sweep.checkpoint.enabled = False
   sweep.sweep.field, sweep.sweep.choices = 'opt.g_lr', (1e-3, 2e-4)
   out = train.train_and_evaluate(sweep, tmp_path / 'sweep')
