@@ -280,8 +280,14 @@ def warm_start(
   shapes must match; CheckpointError names the first that does not.
   """
   run = restore(source_workdir)
-  ours = {'g': {'params': g_state.params, 'batch_stats': g_state.batch_stats}, 'd': d_state.params}
-  theirs = {'g': {'params': run.g_state.params, 'batch_stats': run.g_state.batch_stats}, 'd': run.d_state.params}
+
+  def nets(g, d):
+    return {
+      'g': {'params': g.params, 'batch_stats': g.batch_stats},
+      'd': {'params': d.params, 'batch_stats': d.batch_stats},
+    }
+
+  ours, theirs = nets(g_state, d_state), nets(run.g_state, run.d_state)
   want, have = _shapes(ours), _shapes(theirs)
   key = _first_mismatch(have, want)
   if key is not None:
@@ -290,4 +296,7 @@ def warm_start(
       f'but {want.get(key)} here'
     )
   g_state = g_state.replace(params=run.g_state.params, batch_stats=run.g_state.batch_stats)
-  return g_state, d_state.replace(params=run.d_state.params), f'{source_workdir} (step {run.step})'
+  if g_state.ema_params:  # the EMA starts from the source's EMA, or from its params when it kept none
+    g_state = g_state.replace(ema_params=run.g_state.ema_params or run.g_state.params)
+  d_state = d_state.replace(params=run.d_state.params, batch_stats=run.d_state.batch_stats)
+  return g_state, d_state, f'{source_workdir} (step {run.step})'

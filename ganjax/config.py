@@ -17,8 +17,10 @@ _G_NORMS = ('none', 'batch')
 _SOURCES = ('shipped', 'idx', 'tfds', 'toy')
 _TOYS = ('ring8', 'grid25')
 _G_OUTPUTS = ('tanh', 'linear')
-_D_ARCHS = ('conv', 'mlp')
-_LOSSES = ('bce', 'minimax', 'hinge', 'lsgan')  # as ganjax.losses.LOSSES (kept here: no JAX import)
+_D_ARCHS = ('conv', 'dcgan', 'mlp')
+_G_ARCHS = ('mlp', 'dcgan')
+_UPDATE_ORDERS = ('alternating', 'simultaneous')
+_LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')  # as ganjax.losses.LOSSES (kept here: no JAX import)
 # Fields a sweep may vary: the seed, or a scalar that the compiled step takes as data.
 SWEEPABLE = ('seed', 'opt.g_lr', 'opt.d_lr', 'loss.real_label')
 
@@ -41,6 +43,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
+  c.model.g_arch = 'mlp'  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128))
   c.model.g_features = (256, 512, 1024)
   c.model.g_norm = 'none'  # 'none' | 'batch'
   c.model.g_bn_momentum = 0.99
@@ -52,6 +55,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_dropout = 0.0
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
+  c.model.d_spectral_norm = False  # spectral normalisation of every D layer
 
   c.opt = ml_collections.ConfigDict()
   c.opt.g_lr = 2e-4
@@ -63,11 +67,16 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
   c.loss.real_label = 1.0  # < 1: one-sided label smoothing
+  c.loss.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper); needs train.d_update='joint'
+  c.loss.r1_weight = 0.0  # R1 penalty gamma on real images (Mescheder et al. 2018)
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 5000
   c.train.batch_size = 64
   c.train.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
+  c.train.n_critic = 1  # D updates (each on its own real batch) per G update
+  c.train.update_order = 'alternating'  # 'alternating': G sees the updated D (the tutorial) | 'simultaneous'
+  c.train.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
   # True: jax.distributed.initialize() before training (several hosts; the cluster supplies the
   # coordinator address, process count and index, e.g. on a TPU pod slice or under SLURM).
   c.train.distributed = False
@@ -161,6 +170,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
   _check(m.g_output in _G_OUTPUTS, f'model.g_output must be one of {_G_OUTPUTS}, got {m.g_output!r}')
   _check(m.d_arch in _D_ARCHS, f'model.d_arch must be one of {_D_ARCHS}, got {m.d_arch!r}')
+  _check(m.g_arch in _G_ARCHS, f'model.g_arch must be one of {_G_ARCHS}, got {m.g_arch!r}')
+  if m.g_arch == 'dcgan':
+    ok = len(shape) == 3 and shape[0] == shape[1] and upsamplings(shape[0]) == len(m.g_features)
+    _check(
+      ok,
+      f"model.g_arch='dcgan' needs square images and one g_features entry per resolution below the output "
+      f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
+    )
+  _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
+  orders = _UPDATE_ORDERS
+  _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')
+  _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
+  loss = config.loss
+  _check(loss.gp_weight >= 0 and loss.r1_weight >= 0, 'loss.gp_weight and loss.r1_weight must be >= 0')
+  _check(
+    loss.gp_weight == 0 or t.d_update == 'joint',
+    "loss.gp_weight needs train.d_update='joint' (the penalty mixes real and fake images in one D loss)",
+  )
   _check(m.d_arch == 'mlp' or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
@@ -202,6 +229,14 @@ def members(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict
       section[leaf] = value if field == 'seed' else float(value)
     out.append(member)
   return out
+
+
+def upsamplings(size: int) -> int:
+  """Number of 2x upsamplings of the DCGAN generator for images of `size`: 28 -> 2 (from 7), 32 -> 3 (from 4)."""
+  ups = 0
+  while size % 2 == 0 and size > 4:
+    size, ups = size // 2, ups + 1
+  return ups
 
 
 def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:

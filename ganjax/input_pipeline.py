@@ -166,9 +166,11 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
     raise DataError(
       f'{ds.name} has images of shape {ds.images.shape[1:]}, but data.image_shape is {tuple(d.image_shape)}'
     )
-  if config.train.batch_size > len(ds):
+  per_step = config.train.batch_size * config.train.n_critic
+  if per_step > len(ds):
+    critics = f' x train.n_critic={config.train.n_critic}' if config.train.n_critic > 1 else ''
     raise DataError(
-      f'train.batch_size={config.train.batch_size} is larger than the dataset ({ds.name}: {len(ds)} images)'
+      f'train.batch_size={config.train.batch_size}{critics} is larger than the dataset ({ds.name}: {len(ds)} images)'
     )
   return ds
 
@@ -215,13 +217,16 @@ class DeviceSampler:
   ...): this process' share of the global batch `batch_size`, consecutive
   slices per device, so the global batch is the same for any device count.
   With `rng` a stack of K keys (a sweep), every member has its own order and
-  batches have shape (local devices, K, B / devices, ...).
+  batches have shape (local devices, K, B / devices, ...). With `chunks` > 1
+  (several D updates per step, `train.n_critic`) each step takes `chunks`
+  consecutive batches: (local devices, [K,] chunks, B / devices, ...).
   """
 
-  def __init__(self, images: np.ndarray, batch_size: int, rng: jax.Array):
+  def __init__(self, images: np.ndarray, batch_size: int, rng: jax.Array, chunks: int = 1):
     self.batch_size = batch_size
+    self.chunks = chunks
     self.num_examples = len(images)
-    self.steps_per_epoch = self.num_examples // batch_size
+    self.steps_per_epoch = self.num_examples // (batch_size * chunks)
     self._rng = rng
     self._epoch = -1
     self._perm = None
@@ -237,13 +242,17 @@ class DeviceSampler:
     return divmod(step, self.steps_per_epoch)
 
   def indices(self, step: int) -> np.ndarray:
-    """Dataset indices of the global batch of `step`: (B,), or (K, B) for K member keys."""
+    """Dataset indices of the global batch of `step`: ([K,] [chunks,] B) for K member keys and chunks > 1."""
     epoch, index = self.position(step)
     if epoch != self._epoch:
       permute = functools.partial(_permutation, epoch=epoch, n=self.num_examples)
       self._perm = np.asarray(jax.vmap(permute)(self._rng) if self._rng.ndim else permute(self._rng))
       self._epoch = epoch
-    return self._perm[..., index * self.batch_size : (index + 1) * self.batch_size]
+    per_step = self.batch_size * self.chunks
+    indices = self._perm[..., index * per_step : (index + 1) * per_step]
+    if self.chunks > 1:
+      indices = indices.reshape(*indices.shape[:-1], self.chunks, self.batch_size)
+    return indices
 
   def batch(self, step: int) -> jax.Array:
     """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""

@@ -8,7 +8,16 @@
 - 'hinge': D minimises relu(1 - D(x)) + relu(1 + D(G(z))); G minimises -D(G(z)).
 - 'lsgan': least squares (Mao et al. 2017) on D's raw output, targets 1 and 0;
   G minimises (D(G(z)) - 1)^2 / 2.
+- 'wgan': Wasserstein (Arjovsky et al. 2017): D (the critic) minimises
+  D(G(z)) - D(x), G minimises -D(G(z)); meant with the gradient penalty
+  (`gradient_penalty`, Gulrajani et al. 2017) and several critic steps.
+
+Regularisers on D, added to its loss with their weights: `gradient_penalty`
+(WGAN-GP, on interpolates of real and fake) and `r1_penalty` (Mescheder et
+al. 2018, on real images).
 """
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +41,7 @@ def g_loss_nonsaturating(fake_logits: jax.Array) -> jax.Array:
   return bce(fake_logits, 1.0)
 
 
-LOSSES = ('bce', 'minimax', 'hinge', 'lsgan')
+LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')
 
 
 def d_real(logits: jax.Array, name: str = 'bce', real_label: float = 1.0) -> jax.Array:
@@ -43,6 +52,8 @@ def d_real(logits: jax.Array, name: str = 'bce', real_label: float = 1.0) -> jax
     return jnp.mean(jax.nn.relu(1.0 - logits))
   if name == 'lsgan':
     return 0.5 * jnp.mean((logits - 1.0) ** 2)
+  if name == 'wgan':
+    return -jnp.mean(logits)
   raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
 
 
@@ -54,6 +65,8 @@ def d_fake(logits: jax.Array, name: str = 'bce') -> jax.Array:
     return jnp.mean(jax.nn.relu(1.0 + logits))
   if name == 'lsgan':
     return 0.5 * jnp.mean(logits**2)
+  if name == 'wgan':
+    return jnp.mean(logits)
   raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
 
 
@@ -63,8 +76,27 @@ def g_loss(fake_logits: jax.Array, name: str = 'bce') -> jax.Array:
     return g_loss_nonsaturating(fake_logits)
   if name == 'minimax':
     return -bce(fake_logits, 0.0)  # log(1 - sigmoid(l)) = -softplus(l) = -BCE(l, 0)
-  if name == 'hinge':
+  if name in ('hinge', 'wgan'):
     return -jnp.mean(fake_logits)
   if name == 'lsgan':
     return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
   raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+
+
+def _input_grad_sq_norms(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+  """Per-example squared norm of dD(x_i)/dx_i (D's logits summed: each example's logit depends on its input)."""
+  grads = jax.grad(lambda x: jnp.sum(d_fn(x)))(x)
+  return jnp.sum(jnp.square(grads).reshape(x.shape[0], -1), axis=1)
+
+
+def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array, key: jax.Array):
+  """WGAN-GP: mean over interpolates x = e*real + (1-e)*fake, e ~ U[0, 1] per example, of (|dD/dx| - 1)^2."""
+  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  x_hat = eps * real + (1.0 - eps) * fake
+  norms = jnp.sqrt(_input_grad_sq_norms(d_fn, x_hat) + 1e-12)  # eps keeps the gradient finite at 0
+  return jnp.mean(jnp.square(norms - 1.0))
+
+
+def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
+  """R1: half the mean squared norm of D's gradient at real images (multiplied by gamma = loss.r1_weight)."""
+  return 0.5 * jnp.mean(_input_grad_sq_norms(d_fn, real))

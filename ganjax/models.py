@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ganjax.config import upsamplings
+
 # Keras' default kernel initialiser (flax defaults to LeCun-normal).
 _KERNEL_INIT = nn.initializers.xavier_uniform()
 
@@ -73,11 +75,20 @@ class Generator(nn.Module):
     return x.reshape((z.shape[0], *self.image_shape))
 
 
+def _layer(layer: nn.Module, x: jax.Array, spectral_norm: bool, update_stats: bool) -> jax.Array:
+  """Applies `layer`, through spectral normalisation (Miyato et al. 2018) when asked."""
+  if spectral_norm:
+    # One power iteration per training forward pass; the estimate lives in 'batch_stats'.
+    return nn.SpectralNorm(layer)(x, update_stats=update_stats)
+  return layer(x)
+
+
 class Discriminator(nn.Module):
   """Strided-conv discriminator: image -> one logit (no sigmoid; BCE on logits).
 
   Attributes:
-    features: channels of the 3x3 stride-2 SAME convolutions.
+    features: channels of the stride-2 SAME convolutions.
+    kernel_size: their size: 3 (the tutorial) or 5 (DCGAN, `model.d_arch='dcgan'`).
     leaky_slope: negative slope of the LeakyReLU after each convolution.
     dropout: rate of dropout after each LeakyReLU (0 = the tutorial).
     input_noise: std of Gaussian noise added to every input image in training
@@ -85,28 +96,34 @@ class Discriminator(nn.Module):
     minibatch_std: append the batch's mean feature standard deviation as one
       extra channel before the Dense layer (Karras et al. 2018), so D can see
       a batch of near-identical fakes (False = the tutorial).
+    spectral_norm: spectrally normalise every layer's weights (Miyato et al. 2018).
   """
 
   features: Sequence[int] = (64, 128)
+  kernel_size: int = 3
   leaky_slope: float = 0.2
   dropout: float = 0.0
   input_noise: float = 0.0
   minibatch_std: bool = False
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
-    """`axis_name`: the pmap axis over which the minibatch-std feature is computed (training only)."""
+  def __call__(
+    self, x: jax.Array, train: bool = True, axis_name: str | None = None, update_stats: bool = False
+  ) -> jax.Array:
+    """`axis_name`: the pmap axis of the minibatch-std feature; `update_stats`: advance spectral-norm estimates."""
     if train and self.input_noise > 0:
       x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
+    k = self.kernel_size
     for width in self.features:
-      x = nn.Conv(width, (3, 3), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT)(x)
-      x = nn.leaky_relu(x, self.leaky_slope)
+      conv = nn.Conv(width, (k, k), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT)
+      x = nn.leaky_relu(_layer(conv, x, self.spectral_norm, update_stats), self.leaky_slope)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.minibatch_std:
       x = _append_minibatch_std(x, axis_name if train else None)
     x = x.reshape((x.shape[0], -1))
-    return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
+    return _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
 
 
 class MLPDiscriminator(nn.Module):
@@ -115,37 +132,82 @@ class MLPDiscriminator(nn.Module):
   features: Sequence[int] = (128, 128)
   leaky_slope: float = 0.2
   minibatch_std: bool = False
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
+  def __call__(
+    self, x: jax.Array, train: bool = True, axis_name: str | None = None, update_stats: bool = False
+  ) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
     for width in self.features:
-      x = nn.leaky_relu(nn.Dense(width, kernel_init=_KERNEL_INIT)(x), self.leaky_slope)
+      dense = nn.Dense(width, kernel_init=_KERNEL_INIT)
+      x = nn.leaky_relu(_layer(dense, x, self.spectral_norm, update_stats), self.leaky_slope)
     if self.minibatch_std:
       x = _append_minibatch_std(x, axis_name if train else None)
-    return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]
+    return _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
 
 
-def build_models(config: ml_collections.ConfigDict) -> tuple[Generator, nn.Module]:
+class DCGANGenerator(nn.Module):
+  """DCGAN generator (Radford et al. 2016): Dense to a small feature map, then 2x transposed convolutions.
+
+  Attributes:
+    features: channels at each resolution before the output, e.g. (256, 128)
+      for 28x28 (7x7 -> 14x14 -> 28x28) or (256, 128, 64) for 32x32 (4 -> 8 -> 16 -> 32).
+    image_shape: (height, width, channels); square, height 28 or 32 (any size that halves to 4-7).
+    bn_momentum: BatchNorm running-average momentum (BN after every layer but the last).
+  """
+
+  features: Sequence[int] = (256, 128)
+  image_shape: Sequence[int] = (28, 28, 1)
+  bn_momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
+    base = self.image_shape[0] // 2 ** upsamplings(self.image_shape[0])
+
+    def bn_relu(x):
+      x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=axis_name)(x)
+      return nn.relu(x)
+
+    x = nn.Dense(base * base * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(z)
+    x = bn_relu(x).reshape((z.shape[0], base, base, self.features[0]))
+    for width in self.features[1:]:
+      x = nn.ConvTranspose(width, (5, 5), strides=(2, 2), padding='SAME', use_bias=False, kernel_init=_KERNEL_INIT)(x)
+      x = bn_relu(x)
+    channels = self.image_shape[-1]
+    x = nn.ConvTranspose(channels, (5, 5), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT)(x)
+    return jnp.tanh(x)
+
+
+def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
-  g = Generator(
-    features=tuple(m.g_features),
-    image_shape=tuple(config.data.image_shape),
-    norm=m.g_norm,
-    bn_momentum=m.g_bn_momentum,
-    leaky_slope=m.g_leaky_slope,
-    output=m.g_output,
-  )
+  shape = tuple(config.data.image_shape)
+  if m.g_arch == 'dcgan':
+    g = DCGANGenerator(features=tuple(m.g_features), image_shape=shape, bn_momentum=m.g_bn_momentum)
+  else:
+    g = Generator(
+      features=tuple(m.g_features),
+      image_shape=shape,
+      norm=m.g_norm,
+      bn_momentum=m.g_bn_momentum,
+      leaky_slope=m.g_leaky_slope,
+      output=m.g_output,
+    )
   if m.d_arch == 'mlp':
     return g, MLPDiscriminator(
-      features=tuple(m.d_features), leaky_slope=m.d_leaky_slope, minibatch_std=m.d_minibatch_std
+      features=tuple(m.d_features),
+      leaky_slope=m.d_leaky_slope,
+      minibatch_std=m.d_minibatch_std,
+      spectral_norm=m.d_spectral_norm,
     )
   d = Discriminator(
     features=tuple(m.d_features),
+    kernel_size=5 if m.d_arch == 'dcgan' else 3,
     leaky_slope=m.d_leaky_slope,
     dropout=m.d_dropout,
     input_noise=m.d_input_noise,
     minibatch_std=m.d_minibatch_std,
+    spectral_norm=m.d_spectral_norm,
   )
   return g, d

@@ -147,7 +147,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   states = [train_step.create_states(m, k['init']) for m, k in zip(member_configs, member_keys, strict=True)]
   g_state, d_state = train_step.stack(states) if sweep else states[0]
   real_label = (jnp.array([m.loss.real_label for m in member_configs]),) if sweep else ()  # else bound in the step
-  sampler = input_pipeline.DeviceSampler(data.images, config.train.batch_size, keys['data'])
+  sampler = input_pipeline.DeviceSampler(data.images, config.train.batch_size, keys['data'], config.train.n_critic)
   step_fn = train_step.make_train_step(config, members=sweep)
   fold_in = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None))) if sweep else jax.random.fold_in
   generate_fn = _make_sampler_fn()

@@ -43,7 +43,14 @@ AXIS = 'batch'  # the pmap axis of the data-parallel step
 
 
 class GState(train_state.TrainState):
-  """Generator state: TrainState plus BatchNorm statistics (empty without BN)."""
+  """Generator state: TrainState plus BatchNorm statistics and an EMA of the params (each empty when off)."""
+
+  batch_stats: Any = flax.core.FrozenDict()
+  ema_params: Any = flax.core.FrozenDict()  # train.g_ema_decay > 0: used for samples and evaluation
+
+
+class DState(train_state.TrainState):
+  """Discriminator state: TrainState plus spectral-norm estimates (empty without spectral norm)."""
 
   batch_stats: Any = flax.core.FrozenDict()
 
@@ -57,7 +64,7 @@ def _adam(config: ml_collections.ConfigDict, lr: float) -> optax.GradientTransfo
   return optax.adam(lr, b1=config.opt.b1, b2=config.opt.b2, eps=config.opt.eps)
 
 
-def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GState, train_state.TrainState]:
+def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GState, DState]:
   """Initialises G and D params and their Adam states from `rng`."""
   g_model, d_model = models.build_models(config)
   g_rng, d_rng = jax.random.split(rng)
@@ -70,9 +77,13 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
     params=g_vars['params'],
     tx=_adam(config, config.opt.g_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
+    ema_params=g_vars['params'] if config.train.g_ema_decay > 0 else flax.core.FrozenDict(),
   )
-  d_state = train_state.TrainState.create(
-    apply_fn=d_model.apply, params=d_vars['params'], tx=_adam(config, config.opt.d_lr)
+  d_state = DState.create(
+    apply_fn=d_model.apply,
+    params=d_vars['params'],
+    tx=_adam(config, config.opt.d_lr),
+    batch_stats=d_vars.get('batch_stats', flax.core.FrozenDict()),
   )
   return g_state, d_state
 
@@ -86,8 +97,13 @@ def stack(trees: list[Any]) -> Any:
 def generate(
   g_state: GState, z: jax.Array, params: Any = None, train: bool = False, axis_name: str | None = None
 ) -> tuple[jax.Array, Any]:
-  """Runs G on `z`; returns (images, new batch_stats). `params` defaults to G's own."""
-  params = g_state.params if params is None else params
+  """Runs G on `z`; returns (images, new batch_stats).
+
+  `params` defaults to G's own, or in inference (`train=False`) to their EMA
+  when the run keeps one.
+  """
+  if params is None:
+    params = g_state.ema_params if (g_state.ema_params and not train) else g_state.params
   variables = {'params': params}
   if g_state.batch_stats:
     variables['batch_stats'] = g_state.batch_stats
@@ -98,14 +114,25 @@ def generate(
 
 
 def _discriminate(
-  d_state: train_state.TrainState, params: Any, images: jax.Array, rng: jax.Array, axis_name: str | None = None
-) -> jax.Array:
+  d_state: DState,
+  params: Any,
+  images: jax.Array,
+  rng: jax.Array,
+  axis_name: str | None = None,
+  update_stats: bool = False,
+) -> tuple[jax.Array, Any]:
+  """D's logits and its (spectral-norm) statistics, advanced one power iteration when `update_stats`."""
   if axis_name is not None:  # a different dropout mask on each device's slice
     rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   drop_rng, noise_rng = jax.random.split(rng)
-  return d_state.apply_fn(
-    {'params': params}, images, train=True, axis_name=axis_name, rngs={'dropout': drop_rng, 'noise': noise_rng}
+  rngs = {'dropout': drop_rng, 'noise': noise_rng}
+  if not d_state.batch_stats:
+    return d_state.apply_fn({'params': params}, images, train=True, axis_name=axis_name, rngs=rngs), d_state.batch_stats
+  variables = {'params': params, 'batch_stats': d_state.batch_stats}
+  logits, updates = d_state.apply_fn(
+    variables, images, train=True, axis_name=axis_name, update_stats=update_stats, rngs=rngs, mutable=['batch_stats']
   )
+  return logits, updates['batch_stats']
 
 
 def _num_devices(axis_name: str | None) -> int:
@@ -129,23 +156,27 @@ def d_fake_loss_fn(
   d_params: Any,
   g_params: Any,
   g_state: GState,
-  d_state: train_state.TrainState,
+  d_state: DState,
   z: jax.Array,
   rng: jax.Array,
   loss_name: str = 'bce',
   axis_name: str | None = None,
 ):
-  """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G."""
+  """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G.
+
+  Returns (loss, (logits, D's new statistics, the fakes)).
+  """
   fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
-  logits = _discriminate(d_state, d_params, jax.lax.stop_gradient(fakes), rng, axis_name)
-  return losses.d_fake(logits, loss_name), logits
+  fakes = jax.lax.stop_gradient(fakes)
+  logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True)
+  return losses.d_fake(logits, loss_name), (logits, stats, fakes)
 
 
 def g_loss_fn(
   g_params: Any,
   d_params: Any,
   g_state: GState,
-  d_state: train_state.TrainState,
+  d_state: DState,
   z: jax.Array,
   rng: jax.Array,
   loss_name: str = 'bce',
@@ -153,68 +184,91 @@ def g_loss_fn(
 ):
   """G's loss through D, whose params are constants here (Keras' trainable=False)."""
   images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
-  logits = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name)
+  logits, _ = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name)
   return losses.g_loss(logits, loss_name), (logits, new_stats)
 
 
 def d_phase(
   g_state: GState,
-  d_state: train_state.TrainState,
+  d_state: DState,
   batch: jax.Array,
   rng: jax.Array,
   d_update: str,
   real_label: float | jax.Array,
   loss_name: str = 'bce',
   axis_name: str | None = None,
-) -> tuple[train_state.TrainState, Metrics]:
-  """The discriminator's part of a step: returns the new D state; G is read, never written."""
-  z_rng, drop_real, drop_fake = jax.random.split(rng, 3)
+  gp_weight: float = 0.0,
+  r1_weight: float = 0.0,
+) -> tuple[DState, Metrics]:
+  """The discriminator's part of a step: returns the new D state; G is read, never written.
+
+  `gp_weight` (joint updates only) adds the WGAN-GP penalty on interpolates
+  of the real batch and the fakes; `r1_weight` the R1 penalty on the real batch.
+  """
+  z_rng, drop_real, drop_fake, gp_rng = jax.random.split(rng, 4)
   # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
   z = _latent(g_state, z_rng, batch.shape[0], axis_name)
 
-  def real_loss(d_params):
-    logits = _discriminate(d_state, d_params, batch, drop_real, axis_name)
-    return losses.d_real(logits, loss_name, real_label), logits
+  def frozen_d(d_params, stats, rng):  # D as a function of its input, for the penalties
+    return lambda x: _discriminate(d_state.replace(batch_stats=stats), d_params, x, rng, axis_name)[0]
 
-  def fake_loss(d_params):
-    return d_fake_loss_fn(d_params, g_state.params, g_state, d_state, z, drop_fake, loss_name, axis_name)
+  def real_loss(d_params, stats):
+    logits, new_stats = _discriminate(d_state.replace(batch_stats=stats), d_params, batch, drop_real, axis_name, True)
+    loss = losses.d_real(logits, loss_name, real_label)
+    penalty = r1_weight * losses.r1_penalty(frozen_d(d_params, stats, drop_real), batch) if r1_weight else 0.0
+    return loss + penalty, (loss, logits, new_stats, penalty)
+
+  def fake_loss(d_params, stats):
+    loss, (logits, new_stats, fakes) = d_fake_loss_fn(
+      d_params, g_state.params, g_state, d_state.replace(batch_stats=stats), z, drop_fake, loss_name, axis_name
+    )
+    return loss, (logits, new_stats, fakes)
 
   if d_update == 'separate':
-    (loss_real, logits_real), grads_real = jax.value_and_grad(real_loss, has_aux=True)(d_state.params)
+    (_, aux), grads_real = jax.value_and_grad(real_loss, has_aux=True)(d_state.params, d_state.batch_stats)
+    loss_real, logits_real, stats, penalty = aux
     grads_real = _pmean(grads_real, axis_name)
-    d_state = d_state.apply_gradients(grads=grads_real)
-    (loss_fake, logits_fake), grads_fake = jax.value_and_grad(fake_loss, has_aux=True)(d_state.params)
+    d_state = d_state.apply_gradients(grads=grads_real, batch_stats=stats)
+    (loss_fake, (logits_fake, stats, _)), grads_fake = jax.value_and_grad(fake_loss, has_aux=True)(
+      d_state.params, d_state.batch_stats
+    )
     grads_fake = _pmean(grads_fake, axis_name)
-    d_state = d_state.apply_gradients(grads=grads_fake)
+    d_state = d_state.apply_gradients(grads=grads_fake, batch_stats=stats)
     d_grads = jax.tree.map(lambda a, b: 0.5 * (a + b), grads_real, grads_fake)
   elif d_update == 'joint':
 
     def joint_loss(d_params):
-      (l_real, lg_real), (l_fake, lg_fake) = real_loss(d_params), fake_loss(d_params)
-      return 0.5 * (l_real + l_fake), (l_real, l_fake, lg_real, lg_fake)
+      # Half of (real + fake + penalties): the usual sum's gradient direction; Adam ignores the scale.
+      total_real, (l_real, lg_real, _, pen) = real_loss(d_params, d_state.batch_stats)
+      l_fake, (lg_fake, stats, fakes) = fake_loss(d_params, d_state.batch_stats)
+      if gp_weight:
+        gp = losses.gradient_penalty(frozen_d(d_params, d_state.batch_stats, drop_fake), batch, fakes, gp_rng)
+        pen = pen + gp_weight * gp
+        total_real = total_real + gp_weight * gp
+      return 0.5 * (total_real + l_fake), (l_real, l_fake, lg_real, lg_fake, stats, pen)
 
     (_, aux), d_grads = jax.value_and_grad(joint_loss, has_aux=True)(d_state.params)
-    loss_real, loss_fake, logits_real, logits_fake = aux
+    loss_real, loss_fake, logits_real, logits_fake, stats, penalty = aux
     d_grads = _pmean(d_grads, axis_name)
-    d_state = d_state.apply_gradients(grads=d_grads)
+    d_state = d_state.apply_gradients(grads=d_grads, batch_stats=stats)
   else:
     raise ValueError(f"train.d_update must be 'separate' or 'joint', got {d_update!r}")
 
   acc_real = losses.accuracy(logits_real, is_real=True)
   acc_fake = losses.accuracy(logits_fake, is_real=False)
-  metrics = _pmean(
-    {
-      'd_loss': 0.5 * (loss_real + loss_fake),
-      'd_acc': 0.5 * (acc_real + acc_fake),
-      'd_loss_real': loss_real,
-      'd_loss_fake': loss_fake,
-      'd_acc_real': acc_real,
-      'd_acc_fake': acc_fake,
-      'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
-      'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
-    },
-    axis_name,
-  )
+  metrics = {
+    'd_loss': 0.5 * (loss_real + loss_fake),
+    'd_acc': 0.5 * (acc_real + acc_fake),
+    'd_loss_real': loss_real,
+    'd_loss_fake': loss_fake,
+    'd_acc_real': acc_real,
+    'd_acc_fake': acc_fake,
+    'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
+    'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
+  }
+  if gp_weight or r1_weight:
+    metrics['d_penalty'] = jnp.asarray(penalty)
+  metrics = _pmean(metrics, axis_name)
   # Gradients are already averaged across devices, so the norms are global.
   metrics['d_grad_norm'] = optax.tree.norm(d_grads)
   metrics['d_param_norm'] = optax.tree.norm(d_state.params)
@@ -223,11 +277,12 @@ def d_phase(
 
 def g_phase(
   g_state: GState,
-  d_state: train_state.TrainState,
+  d_state: DState,
   batch_size: int,
   rng: jax.Array,
   loss_name: str = 'bce',
   axis_name: str | None = None,
+  g_ema_decay: float = 0.0,
 ) -> tuple[GState, Metrics]:
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
@@ -238,6 +293,9 @@ def g_phase(
   )
   g_grads = _pmean(g_grads, axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
+  if g_state.ema_params:
+    ema = jax.tree.map(lambda e, p: g_ema_decay * e + (1.0 - g_ema_decay) * p, g_state.ema_params, g_state.params)
+    g_state = g_state.replace(ema_params=ema)
   metrics = {
     'g_loss': _pmean(g_loss, axis_name),
     'g_grad_norm': optax.tree.norm(g_grads),
@@ -248,7 +306,7 @@ def g_phase(
 
 def train_step(
   g_state: GState,
-  d_state: train_state.TrainState,
+  d_state: DState,
   batch: jax.Array,
   rng: jax.Array,
   *,
@@ -256,13 +314,19 @@ def train_step(
   real_label: float | jax.Array = 1.0,
   loss_name: str = 'bce',
   axis_name: str | None = None,
-) -> tuple[GState, train_state.TrainState, Metrics]:
+  n_critic: int = 1,
+  update_order: str = 'alternating',
+  gp_weight: float = 0.0,
+  r1_weight: float = 0.0,
+  g_ema_decay: float = 0.0,
+) -> tuple[GState, DState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 
   Args:
     g_state: generator state.
     d_state: discriminator state.
     batch: real images (B, H, W, C) in [-1, 1]; under pmap, this device's slice.
+      With `n_critic` > 1, (n_critic, B, H, W, C): one batch per D update.
     rng: key for this step only (the loop derives it with `fold_in(key, step)`),
       the same on every device.
     d_update: 'separate' (two Adam steps, the tutorial) or 'joint' (one step
@@ -270,13 +334,38 @@ def train_step(
     real_label: target for real images; < 1 is one-sided label smoothing.
     loss_name: one of `losses.LOSSES`; 'bce' is the tutorial's.
     axis_name: the pmap axis to average over; None outside pmap.
+    n_critic: D updates before the G update.
+    update_order: 'alternating' (G's update sees the updated D, the tutorial)
+      or 'simultaneous' (both updates computed from the states at the start).
+    gp_weight, r1_weight: weights of the WGAN-GP and R1 penalties on D.
+    g_ema_decay: decay of G's parameter EMA (used only when the state keeps one).
 
   Returns:
-    The updated states and a dict of scalar metrics (global-batch values).
+    The updated states and a dict of scalar metrics (global-batch values;
+    D's averaged over its `n_critic` updates).
   """
   d_rng, g_rng = jax.random.split(rng)
-  d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, d_update, real_label, loss_name, axis_name)
-  g_state, g_metrics = g_phase(g_state, d_state, batch.shape[0], g_rng, loss_name, axis_name)
+  d_before = d_state
+  phase = functools.partial(
+    d_phase,
+    d_update=d_update,
+    real_label=real_label,
+    loss_name=loss_name,
+    axis_name=axis_name,
+    gp_weight=gp_weight,
+    r1_weight=r1_weight,
+  )
+  if n_critic == 1:
+    d_state, d_metrics = phase(g_state, d_state, batch, d_rng)
+  else:
+    all_metrics = []
+    for i in range(n_critic):  # unrolled: n_critic is small and static
+      d_state, m = phase(g_state, d_state, batch[i], jax.random.fold_in(d_rng, i))
+      all_metrics.append(m)
+    d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
+  d_seen = d_state if update_order == 'alternating' else d_before
+  batch_size = batch.shape[1] if n_critic > 1 else batch.shape[0]
+  g_state, g_metrics = g_phase(g_state, d_seen, batch_size, g_rng, loss_name, axis_name, g_ema_decay)
   return g_state, d_state, {**d_metrics, **g_metrics}
 
 
@@ -285,19 +374,31 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
 
   Call it as `step(g_state, d_state, batch, rng)` with states replicated
   (leading device axis, see `replicate`), `batch` of shape
-  (devices, B / devices, ...) and `rng` the step's key, the same for all
-  devices. With `members=True` (a sweep), states and batch carry a member
-  axis after the device axis, and the call is
+  (devices, B / devices, ...) (with `train.n_critic` > 1:
+  (devices, n_critic, B / devices, ...)) and `rng` the step's key, the same
+  for all devices. With `members=True` (a sweep), states and batch carry a
+  member axis after the device axis, and the call is
   `step(g_state, d_state, batch, rngs, real_labels)` with one key and one
-  real label per member: the members train side by side under `vmap`.
+  real label per member: the members train side by side.
   """
-  bound = functools.partial(train_step, d_update=config.train.d_update, loss_name=config.loss.name, axis_name=AXIS)
+  t, loss = config.train, config.loss
+  bound = functools.partial(
+    train_step,
+    d_update=t.d_update,
+    loss_name=loss.name,
+    axis_name=AXIS,
+    n_critic=t.n_critic,
+    update_order=t.update_order,
+    gp_weight=loss.gp_weight,
+    r1_weight=loss.r1_weight,
+    g_ema_decay=t.g_ema_decay,
+  )
   if members:
     one = lambda g, d, batch, rng, real_label: bound(g, d, batch, rng, real_label=real_label)  # noqa: E731
     step = jax.vmap(one) if config.sweep.mode == 'vmap' else functools.partial(_unrolled, one)
     in_axes = (0, 0, 0, None, None)
   else:
-    step = functools.partial(bound, real_label=config.loss.real_label)
+    step = functools.partial(bound, real_label=loss.real_label)
     in_axes = (0, 0, 0, None)
   return jax.pmap(step, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0, 1))
 

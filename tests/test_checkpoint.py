@@ -209,5 +209,5 @@ def test_warm_start_copies_params_and_restarts_the_optimizer(tmp_path, tiny_conf
     result['g_state'].params['Dense_0']['kernel'], source['g_state'].params['Dense_0']['kernel'], atol=1e-9
   )
   tiny_config.model.d_features = (4, 16)
-  with pytest.raises(CheckpointError, match='init_from=.* does not fit this model: d/Conv_1'):
+  with pytest.raises(CheckpointError, match='init_from=.* does not fit this model: d/params/Conv_1'):
     train.train_and_evaluate(tiny_config, tmp_path / 'other')

@@ -1,0 +1,128 @@
+"""Training switches beyond the tutorial, each through the same train step: n_critic, simultaneous
+updates, G's EMA, spectral norm, penalties, the DCGAN architectures."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax import config as config_lib
+from ganjax import input_pipeline, train, train_step
+from ganjax.errors import ConfigError
+
+
+def _trees_equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def _batch(config, *lead, seed=0):
+  shape = (*lead, config.train.batch_size, *config.data.image_shape)
+  return jax.random.uniform(jax.random.key(100 + seed), shape, minval=-1, maxval=1)
+
+
+def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  batches = _batch(tiny_config, 3)
+  rng = jax.random.key(1)
+  _, d_out, metrics = train_step.train_step(g_state, d_state, batches, rng, n_critic=3, d_update='joint')
+  assert int(d_out.step) == 3
+  # The same as three single-critic D phases on the three batches, in order.
+  d_rng, _ = jax.random.split(rng)
+  d_manual = d_state
+  for i in range(3):
+    d_manual, _ = train_step.d_phase(g_state, d_manual, batches[i], jax.random.fold_in(d_rng, i), 'joint', 1.0)
+  assert _trees_equal(d_out.params, d_manual.params)
+  assert np.isfinite(float(metrics['d_loss']))
+  # The sampler hands each step n_critic consecutive batches of the epoch's order.
+  images = np.arange(24, dtype=np.uint8).reshape(24, 1, 1, 1)
+  sampler = input_pipeline.DeviceSampler(images, 4, jax.random.key(0), chunks=3)
+  assert sampler.steps_per_epoch == 2 and sampler.indices(1).shape == (3, 4)
+  assert sorted(np.concatenate([sampler.indices(0).ravel(), sampler.indices(1).ravel()])) == list(range(24))
+
+
+def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  batch, rng = _batch(tiny_config), jax.random.key(2)
+  g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, update_order='simultaneous')
+  g_alt, d_alt, _ = train_step.train_step(g_state, d_state, batch, rng)
+  _, g_rng = jax.random.split(rng)
+  g_expected, _ = train_step.g_phase(g_state, d_state, batch.shape[0], g_rng)
+  assert _trees_equal(g_sim.params, g_expected.params)
+  assert not _trees_equal(g_sim.params, g_alt.params)
+  assert _trees_equal(d_sim.params, d_alt.params)  # D's update is the same either way
+
+
+def test_g_ema_tracks_the_params_and_serves_samples(tiny_config):
+  tiny_config.train.g_ema_decay = 0.9
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  assert _trees_equal(g_state.ema_params, g_state.params)
+  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(3), g_ema_decay=0.9)
+  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, g_state.params, g_out.params)
+  for x, y in zip(jax.tree.leaves(g_out.ema_params), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+  z = jax.random.normal(jax.random.key(4), (4, tiny_config.model.latent_dim))
+  with_ema, _ = train_step.generate(g_out, z)
+  with_params, _ = train_step.generate(g_out, z, params=g_out.params)
+  explicit_ema, _ = train_step.generate(g_out, z, params=g_out.ema_params)
+  np.testing.assert_array_equal(with_ema, explicit_ema)
+  assert not np.allclose(with_ema, with_params)
+
+
+def test_spectral_norm_estimates_the_top_singular_value_and_only_d_updates_it(tiny_config):
+  tiny_config.model.d_spectral_norm = True
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r))
+  for i in range(30):
+    g_state, d_state, _ = step(g_state, d_state, _batch(tiny_config, seed=i), jax.random.key(i))
+  kernel = np.asarray(d_state.params['Conv_1']['kernel'])
+  true_sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+  sigma = float(d_state.batch_stats['SpectralNorm_1']['Conv_1/kernel/sigma'])
+  assert sigma == pytest.approx(true_sigma, rel=0.05)  # one power iteration per D pass
+  # The G phase reads D without writing its statistics.
+  g_after, _ = train_step.g_phase(g_state, d_state, 16, jax.random.key(99))
+  assert int(g_after.step) == int(g_state.step) + 1
+
+
+@pytest.mark.parametrize(
+  ('shape', 'g_features', 'd_features'), [((28, 28, 1), (64, 32), (16, 32)), ((32, 32, 3), (64, 32, 16), (16, 32, 64))]
+)
+def test_dcgan_trains_on_28px_grey_and_32px_colour(tiny_config, shape, g_features, d_features):
+  tiny_config.data.image_shape = shape
+  tiny_config.model.g_arch, tiny_config.model.d_arch = 'dcgan', 'dcgan'
+  tiny_config.model.g_features, tiny_config.model.d_features = g_features, d_features
+  config_lib.validate(tiny_config)
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  images, _ = train_step.generate(g_state, jnp.zeros((2, tiny_config.model.latent_dim)))
+  assert images.shape == (2, *shape)
+  g_out, d_out, metrics = jax.jit(train_step.train_step)(g_state, d_state, _batch(tiny_config), jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)
+
+
+def test_wgan_gp_runs_end_to_end_with_its_penalty_logged(tiny_config, tmp_path):
+  tiny_config.loss.name, tiny_config.loss.gp_weight = 'wgan', 10.0
+  tiny_config.train.d_update, tiny_config.train.n_critic = 'joint', 2
+  tiny_config.train.g_ema_decay = 0.99
+  tiny_config.model.d_minibatch_std = False
+  tiny_config.checkpoint.enabled = False
+  out = train.train_and_evaluate(tiny_config, tmp_path / 'run')
+  assert out['metrics']['d_penalty'] > 0
+  assert int(out['d_state'].step) == 2 * tiny_config.train.num_steps
+
+
+@pytest.mark.parametrize(
+  ('field', 'value', 'message'),
+  [
+    ('loss.gp_weight', 10.0, "needs train.d_update='joint'"),
+    ('train.n_critic', 0, 'train.n_critic must be >= 1'),
+    ('train.update_order', 'random', 'train.update_order must be one of'),
+    ('train.g_ema_decay', 1.0, r'train.g_ema_decay must be in \[0, 1\)'),
+    ('model.g_arch', 'dcgan', "model.g_arch='dcgan' needs"),
+  ],
+)
+def test_bad_switches_are_config_errors(tiny_config, field, value, message):
+  section, key = field.split('.')
+  tiny_config[section][key] = value
+  tiny_config.model.g_features = (8, 16, 32)  # three resolutions: too many for DCGAN at 28x28 (7 -> 14 -> 28)
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(tiny_config)
