@@ -51,10 +51,11 @@ def _launch(name: str, out: pathlib.Path, core: int | None) -> subprocess.Popen:
   return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
-def train_all(out: pathlib.Path, budget_s: float, parallel: int) -> None:
-  pending = list(CONFIGS)
+def train_all(out: pathlib.Path, budget_s: float, parallel: int, names: list[str]) -> None:
+  pending = list(names)
   running: dict[str, tuple[subprocess.Popen, float, int]] = {}
   free = list(range(parallel))
+  stopped = set()
   while pending or running:
     while pending and free:
       name, core = pending.pop(0), free.pop(0)
@@ -62,8 +63,9 @@ def train_all(out: pathlib.Path, budget_s: float, parallel: int) -> None:
       print(f'started {name} on core {core}', flush=True)
     time.sleep(1)
     for name, (proc, started, core) in list(running.items()):
-      if proc.poll() is None and time.perf_counter() - started >= budget_s:
-        proc.send_signal(signal.SIGTERM)  # the run saves a checkpoint and exits
+      if name not in stopped and time.perf_counter() - started >= budget_s:
+        proc.send_signal(signal.SIGTERM)  # once: the run saves a checkpoint and exits
+        stopped.add(name)
       if proc.poll() is not None:
         print(f'{name} finished (exit {proc.returncode})', flush=True)
         del running[name]
@@ -110,11 +112,12 @@ def main() -> None:
   parser.add_argument('--out', default='runs/compare', help='folder of the runs')
   parser.add_argument('--readme', action='store_true', help='write the table into README.md')
   parser.add_argument('--skip-training', action='store_true', help='evaluate the runs already in --out')
+  parser.add_argument('--only', nargs='*', choices=CONFIGS, help='train only these (all are evaluated)')
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
   out.mkdir(parents=True, exist_ok=True)
   if not args.skip_training:
-    train_all(out, args.budget_s, args.parallel)
+    train_all(out, args.budget_s, args.parallel, args.only or list(CONFIGS))
   text = table(evaluate_all(out, args.budget_s), args.budget_s)
   print(text)
   if args.readme:
