@@ -56,6 +56,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
+  c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
 
   c.opt = ml_collections.ConfigDict()
   c.opt.g_lr = 2e-4
@@ -178,6 +179,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"model.g_arch='dcgan' needs square images and one g_features entry per resolution below the output "
       f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
     )
+  _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
+  _check(
+    not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
+    'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
+  )
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
   orders = _UPDATE_ORDERS
   _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')

@@ -219,10 +219,13 @@ class DeviceSampler:
   With `rng` a stack of K keys (a sweep), every member has its own order and
   batches have shape (local devices, K, B / devices, ...). With `chunks` > 1
   (several D updates per step, `train.n_critic`) each step takes `chunks`
-  consecutive batches: (local devices, [K,] chunks, B / devices, ...).
+  consecutive batches: (local devices, [K,] chunks, B / devices, ...). With
+  `labels`, every batch is a tuple (images, labels) in the same layout.
   """
 
-  def __init__(self, images: np.ndarray, batch_size: int, rng: jax.Array, chunks: int = 1):
+  def __init__(
+    self, images: np.ndarray, batch_size: int, rng: jax.Array, chunks: int = 1, labels: np.ndarray | None = None
+  ):
     self.batch_size = batch_size
     self.chunks = chunks
     self.num_examples = len(images)
@@ -233,9 +236,11 @@ class DeviceSampler:
     self._local = jax.local_device_count()
     # The dataset is an argument, never a closed-over constant (see STYLE.md).
     self.images = jax_utils.replicate(images)
+    self.labels = None if labels is None else jax_utils.replicate(labels.astype(np.int32))
     # uint8 images are scaled to [-1, 1]; float data (toy points) is used as is.
     scale = to_unit_range if images.dtype == np.uint8 else (lambda x: x)
     self._gather = jax.pmap(lambda images, idx: scale(jnp.take(images, idx, axis=0)))
+    self._gather_labels = jax.pmap(lambda labels, idx: jnp.take(labels, idx, axis=0))
 
   def position(self, step: int) -> tuple[int, int]:
     """(epoch, batch index within the epoch) of global step `step`."""
@@ -257,7 +262,9 @@ class DeviceSampler:
   def batch(self, step: int) -> jax.Array:
     """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""
     local = host_slice(self.indices(step), jax.process_index(), jax.process_count())
-    return self._gather(self.images, device_split(local, self._local))
+    idx = device_split(local, self._local)
+    images = self._gather(self.images, idx)
+    return images if self.labels is None else (images, self._gather_labels(self.labels, idx))
 
 
 def _permutation(rng: jax.Array, epoch: int, n: int) -> jax.Array:

@@ -57,11 +57,17 @@ class Generator(nn.Module):
   bn_momentum: float = 0.99
   leaky_slope: float = 0.0
   output: str = 'tanh'
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
-    """`axis_name`: the pmap axis over which BatchNorm averages its batch statistics (training only)."""
-    x = z
+  def __call__(
+    self, z: jax.Array, train: bool = True, axis_name: str | None = None, labels: jax.Array | None = None
+  ) -> jax.Array:
+    """`axis_name`: the pmap axis over which BatchNorm averages its batch statistics (training only).
+
+    With `num_classes`, `labels` (B,) pick the class: z is multiplied by a learned label embedding.
+    """
+    x = _condition(z, labels, self.num_classes)
     for width in self.features:
       x = nn.Dense(width, kernel_init=_KERNEL_INIT)(x)
       if self.norm == 'batch':
@@ -73,6 +79,13 @@ class Generator(nn.Module):
     x = nn.Dense(size, kernel_init=_KERNEL_INIT)(x)
     x = jnp.tanh(x) if self.output == 'tanh' else x
     return x.reshape((z.shape[0], *self.image_shape))
+
+
+def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
+  """z times a learned embedding of the labels (the Keras-GAN CGAN's input), or z for an unconditional G."""
+  if not num_classes:
+    return z
+  return z * nn.Embed(num_classes, z.shape[-1])(labels)
 
 
 def _layer(layer: nn.Module, x: jax.Array, spectral_norm: bool, update_stats: bool) -> jax.Array:
@@ -106,12 +119,19 @@ class Discriminator(nn.Module):
   input_noise: float = 0.0
   minibatch_std: bool = False
   spectral_norm: bool = False
+  num_classes: int = 0
 
   @nn.compact
   def __call__(
-    self, x: jax.Array, train: bool = True, axis_name: str | None = None, update_stats: bool = False
+    self,
+    x: jax.Array,
+    train: bool = True,
+    axis_name: str | None = None,
+    update_stats: bool = False,
+    labels: jax.Array | None = None,
   ) -> jax.Array:
-    """`axis_name`: the pmap axis of the minibatch-std feature; `update_stats`: advance spectral-norm estimates."""
+    """`axis_name`: the pmap axis of the minibatch-std feature; `update_stats`: advance spectral-norm
+    estimates; `labels`: the classes of a conditional (projection) D."""
     if train and self.input_noise > 0:
       x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
     k = self.kernel_size
@@ -123,7 +143,11 @@ class Discriminator(nn.Module):
     if self.minibatch_std:
       x = _append_minibatch_std(x, axis_name if train else None)
     x = x.reshape((x.shape[0], -1))
-    return _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
+    logits = _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
+    if self.num_classes:
+      # Projection discriminator (Miyato & Koyama 2018): + <embed(y), features(x)>.
+      logits = logits + jnp.sum(nn.Embed(self.num_classes, x.shape[-1])(labels) * x, axis=-1)
+    return logits
 
 
 class MLPDiscriminator(nn.Module):
@@ -136,7 +160,12 @@ class MLPDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(
-    self, x: jax.Array, train: bool = True, axis_name: str | None = None, update_stats: bool = False
+    self,
+    x: jax.Array,
+    train: bool = True,
+    axis_name: str | None = None,
+    update_stats: bool = False,
+    labels: jax.Array | None = None,  # unconditional only; accepted so all Ds share one signature
   ) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
     for width in self.features:
@@ -160,16 +189,21 @@ class DCGANGenerator(nn.Module):
   features: Sequence[int] = (256, 128)
   image_shape: Sequence[int] = (28, 28, 1)
   bn_momentum: float = 0.9
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True, axis_name: str | None = None) -> jax.Array:
+  def __call__(
+    self, z: jax.Array, train: bool = True, axis_name: str | None = None, labels: jax.Array | None = None
+  ) -> jax.Array:
     base = self.image_shape[0] // 2 ** upsamplings(self.image_shape[0])
 
     def bn_relu(x):
       x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=axis_name)(x)
       return nn.relu(x)
 
-    x = nn.Dense(base * base * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(z)
+    x = nn.Dense(base * base * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(
+      _condition(z, labels, self.num_classes)
+    )
     x = bn_relu(x).reshape((z.shape[0], base, base, self.features[0]))
     for width in self.features[1:]:
       x = nn.ConvTranspose(width, (5, 5), strides=(2, 2), padding='SAME', use_bias=False, kernel_init=_KERNEL_INIT)(x)
@@ -184,7 +218,9 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
   m = config.model
   shape = tuple(config.data.image_shape)
   if m.g_arch == 'dcgan':
-    g = DCGANGenerator(features=tuple(m.g_features), image_shape=shape, bn_momentum=m.g_bn_momentum)
+    g = DCGANGenerator(
+      features=tuple(m.g_features), image_shape=shape, bn_momentum=m.g_bn_momentum, num_classes=m.num_classes
+    )
   else:
     g = Generator(
       features=tuple(m.g_features),
@@ -193,6 +229,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       bn_momentum=m.g_bn_momentum,
       leaky_slope=m.g_leaky_slope,
       output=m.g_output,
+      num_classes=m.num_classes,
     )
   if m.d_arch == 'mlp':
     return g, MLPDiscriminator(
@@ -209,5 +246,6 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     input_noise=m.d_input_noise,
     minibatch_std=m.d_minibatch_std,
     spectral_norm=m.d_spectral_norm,
+    num_classes=m.num_classes,
   )
   return g, d

@@ -19,6 +19,8 @@ _NUM = flags.DEFINE_integer('num', 64, 'Number of samples.')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent vectors.')
 _MEMBER = flags.DEFINE_integer('member', None, 'For a sweep workdir: which member (0-based).')
+_LABEL = flags.DEFINE_integer('label', None, 'Conditional runs: draw only this class.')
+_BY_CLASS = flags.DEFINE_integer('by_class', 0, 'Conditional runs: a grid with one row per class, this many each.')
 
 
 def main(argv: list[str]) -> None:
@@ -31,10 +33,16 @@ def main(argv: list[str]) -> None:
     run = checkpoint.restore(_WORKDIR.value, _STEP.value, member=_MEMBER.value)
   except GanjaxError as e:
     sys.exit(f'ganjax: error: {e}')
-  images = sampling.sample(run, _NUM.value, seed=_SEED.value)
+  try:
+    if _BY_CLASS.value:
+      images = sampling.class_grid(run, _BY_CLASS.value, seed=_SEED.value)
+    else:
+      images = sampling.sample(run, _NUM.value, seed=_SEED.value, labels=_LABEL.value)
+  except ValueError as e:
+    sys.exit(f'ganjax: error: {e}')
   out.parent.mkdir(parents=True, exist_ok=True)
   if out.suffix == '.png':
-    writers.save_png(writers.image_grid(images), out)
+    writers.save_png(writers.image_grid(images, cols=_BY_CLASS.value or None), out)
   else:
     np.savez_compressed(out, images=images)
   member = '' if run.member is None else f' (member {run.member})'

@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ganjax import train_step
@@ -10,26 +11,51 @@ from ganjax.checkpoint import Run
 
 
 @functools.partial(jax.jit, static_argnames=('batch_size', 'latent_dim'))
-def _generate(g_state: train_step.GState, key: jax.Array, batch_size: int, latent_dim: int) -> jax.Array:
+def _generate(
+  g_state: train_step.GState, key: jax.Array, labels: jax.Array | None, batch_size: int, latent_dim: int
+) -> jax.Array:
   z = jax.random.normal(key, (batch_size, latent_dim))
-  return train_step.generate(g_state, z, train=False)[0]
+  return train_step.generate(g_state, z, train=False, labels=labels)[0]
 
 
-def sample(run: Run, num_samples: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+def sample(
+  run: Run, num_samples: int, seed: int = 0, batch_size: int = 1000, labels: int | np.ndarray | None = None
+) -> np.ndarray:
   """`num_samples` images (N, H, W, C) in [-1, 1] from `run`'s generator, as numpy.
 
   Generated `batch_size` at a time (so 50,000 samples fit in memory); batch i
   uses the key `fold_in(key(seed), i)`, so the same seed and batch size always
-  give the same samples.
+  give the same samples. A conditional generator takes `labels`: one class
+  for all, or one per sample (N,); by default the classes in turn
+  (0, 1, ..., C-1, 0, ...), so every class gets an equal share.
   """
   if num_samples <= 0:
     raise ValueError(f'num_samples must be > 0, got {num_samples}')
+  classes = train_step.num_classes(run.g_state)
+  if labels is not None and not classes:
+    raise ValueError('labels given, but this generator is not conditional (model.num_classes=0)')
+  if classes:
+    labels = np.arange(num_samples) % classes if labels is None else np.broadcast_to(labels, (num_samples,))
+    labels = np.asarray(labels, np.int32)
+    if labels.min() < 0 or labels.max() >= classes:
+      raise ValueError(f'labels must be in [0, {classes}), got values from {labels.min()} to {labels.max()}')
   key = jax.random.key(seed)
   latent_dim = run.config.model.latent_dim
   out = []
   for i, start in enumerate(range(0, num_samples, batch_size)):
     n = min(batch_size, num_samples - start)
-    # Every batch has the full shape (one compilation); the last one is cut.
-    images = _generate(run.g_state, jax.random.fold_in(key, i), batch_size, latent_dim)
+    # Every batch has the full shape (one compilation); the last one is cut (and its labels padded).
+    batch_labels = None
+    if classes:
+      batch_labels = jnp.asarray(np.resize(labels[start : start + n], batch_size))
+    images = _generate(run.g_state, jax.random.fold_in(key, i), batch_labels, batch_size, latent_dim)
     out.append(np.asarray(images[:n]))
   return np.concatenate(out)
+
+
+def class_grid(run: Run, per_class: int = 10, seed: int = 0) -> np.ndarray:
+  """A conditional generator's samples ordered class by class: (C * per_class, H, W, C) for a grid of C rows."""
+  classes = train_step.num_classes(run.g_state)
+  if not classes:
+    raise ValueError('class_grid needs a conditional generator (model.num_classes > 0)')
+  return sample(run, classes * per_class, seed=seed, labels=np.repeat(np.arange(classes), per_class))

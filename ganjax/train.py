@@ -59,7 +59,10 @@ def _check_finite(step: int, metrics: dict[str, float], prefix: str = '') -> Non
 
 
 def _make_sampler_fn():
-  return jax.jit(lambda g_state, z: train_step.generate(g_state, z, train=False)[0])
+  return jax.jit(lambda g_state, z, labels: train_step.generate(g_state, z, train=False, labels=labels)[0])
+
+
+GRID_PER_CLASS = 10  # a conditional run's grids: one row per class, this many samples each
 
 
 class _StopRequest:
@@ -147,15 +150,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   states = [train_step.create_states(m, k['init']) for m, k in zip(member_configs, member_keys, strict=True)]
   g_state, d_state = train_step.stack(states) if sweep else states[0]
   real_label = (jnp.array([m.loss.real_label for m in member_configs]),) if sweep else ()  # else bound in the step
-  sampler = input_pipeline.DeviceSampler(data.images, config.train.batch_size, keys['data'], config.train.n_critic)
+  classes = config.model.num_classes
+  if classes and (data.labels is None or data.labels.min() < 0 or data.labels.max() >= classes):
+    raise ConfigError(f'model.num_classes={classes} needs labels in [0, {classes}) in the data ({data.name})')
+  sampler = input_pipeline.DeviceSampler(
+    data.images, config.train.batch_size, keys['data'], config.train.n_critic, data.labels if classes else None
+  )
   step_fn = train_step.make_train_step(config, members=sweep)
   fold_in = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None))) if sweep else jax.random.fold_in
   generate_fn = _make_sampler_fn()
   t = config.train
   latent = config.model.latent_dim
   # Each member draws its fixed sample and eval latents from its own seed, as a plain run would.
-  sample_z = [jax.random.normal(k['samples'], (t.num_sample_images, latent)) for k in member_keys]
+  # A conditional run draws its grid class by class (one row each) and evaluates balanced classes.
+  num_grid = classes * GRID_PER_CLASS if classes else t.num_sample_images
+  sample_z = [jax.random.normal(k['samples'], (num_grid, latent)) for k in member_keys]
   eval_z = [jax.random.normal(k['eval'], (config.eval.num_samples, latent)) for k in member_keys]
+  grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
+  eval_labels = jnp.arange(config.eval.num_samples) % classes if classes else None
   # Classifier metrics need MNIST-shaped images; other datasets get pixel_std only.
   mnist_like = tuple(config.data.image_shape) == evaluate.MNIST_SHAPE and config.data.source != 'toy'
   is_toy = config.data.source == 'toy'
@@ -186,12 +198,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       if do_samples:
         if is_toy:  # points are drawn as a scatter plot over the modes, from the larger eval batch
           path = run_dirs[j] / 'samples' / f'step_{step:06d}.png'
-          points = np.asarray(generate_fn(g_member, eval_z[j]))
+          points = np.asarray(generate_fn(g_member, eval_z[j], None))
           toy.scatter_png(points, config.data.toy_name, path, f'{prefix(k)}step {step}')
         else:
-          writer_list[j].samples(step, np.asarray(generate_fn(g_member, sample_z[j])))
+          images = np.asarray(generate_fn(g_member, sample_z[j], grid_labels))
+          writer_list[j].samples(step, images, cols=GRID_PER_CLASS if classes else None)
       if do_eval:
-        samples = np.asarray(generate_fn(g_member, eval_z[j]))
+        samples = np.asarray(generate_fn(g_member, eval_z[j], eval_labels))
         if is_toy:
           stats = toy.mode_stats(samples, config.data.toy_name)
         else:

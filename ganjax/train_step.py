@@ -70,8 +70,9 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   g_rng, d_rng = jax.random.split(rng)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
   x = jnp.zeros((1, *config.data.image_shape), jnp.float32)
-  g_vars = g_model.init(g_rng, z, train=False)
-  d_vars = d_model.init(d_rng, x, train=False)
+  labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
+  g_vars = g_model.init(g_rng, z, train=False, labels=labels)
+  d_vars = d_model.init(d_rng, x, train=False, labels=labels)
   g_state = GState.create(
     apply_fn=g_model.apply,
     params=g_vars['params'],
@@ -95,9 +96,14 @@ def stack(trees: list[Any]) -> Any:
 
 
 def generate(
-  g_state: GState, z: jax.Array, params: Any = None, train: bool = False, axis_name: str | None = None
+  g_state: GState,
+  z: jax.Array,
+  params: Any = None,
+  train: bool = False,
+  axis_name: str | None = None,
+  labels: jax.Array | None = None,
 ) -> tuple[jax.Array, Any]:
-  """Runs G on `z`; returns (images, new batch_stats).
+  """Runs G on `z` (and `labels`, for a conditional G); returns (images, new batch_stats).
 
   `params` defaults to G's own, or in inference (`train=False`) to their EMA
   when the run keeps one.
@@ -108,9 +114,17 @@ def generate(
   if g_state.batch_stats:
     variables['batch_stats'] = g_state.batch_stats
     if train:
-      images, updates = g_state.apply_fn(variables, z, train=True, axis_name=axis_name, mutable=['batch_stats'])
+      images, updates = g_state.apply_fn(
+        variables, z, train=True, axis_name=axis_name, labels=labels, mutable=['batch_stats']
+      )
       return images, updates['batch_stats']
-  return g_state.apply_fn(variables, z, train=train, axis_name=axis_name), g_state.batch_stats
+  return g_state.apply_fn(variables, z, train=train, axis_name=axis_name, labels=labels), g_state.batch_stats
+
+
+def num_classes(g_state: GState) -> int:
+  """The number of classes of a conditional G (its label embedding's rows); 0 when unconditional."""
+  embed = g_state.params.get('Embed_0')
+  return 0 if embed is None else embed['embedding'].shape[0]
 
 
 def _discriminate(
@@ -120,18 +134,18 @@ def _discriminate(
   rng: jax.Array,
   axis_name: str | None = None,
   update_stats: bool = False,
+  labels: jax.Array | None = None,
 ) -> tuple[jax.Array, Any]:
   """D's logits and its (spectral-norm) statistics, advanced one power iteration when `update_stats`."""
   if axis_name is not None:  # a different dropout mask on each device's slice
     rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   drop_rng, noise_rng = jax.random.split(rng)
   rngs = {'dropout': drop_rng, 'noise': noise_rng}
+  kwargs = {'train': True, 'axis_name': axis_name, 'labels': labels, 'rngs': rngs}
   if not d_state.batch_stats:
-    return d_state.apply_fn({'params': params}, images, train=True, axis_name=axis_name, rngs=rngs), d_state.batch_stats
+    return d_state.apply_fn({'params': params}, images, **kwargs), d_state.batch_stats
   variables = {'params': params, 'batch_stats': d_state.batch_stats}
-  logits, updates = d_state.apply_fn(
-    variables, images, train=True, axis_name=axis_name, update_stats=update_stats, rngs=rngs, mutable=['batch_stats']
-  )
+  logits, updates = d_state.apply_fn(variables, images, update_stats=update_stats, mutable=['batch_stats'], **kwargs)
   return logits, updates['batch_stats']
 
 
@@ -148,6 +162,22 @@ def _latent(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | N
   return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis_name) * batch_size, batch_size)
 
 
+def _labels(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array | None:
+  """This device's rows of the global batch of uniformly drawn class labels; None for an unconditional G."""
+  classes = num_classes(g_state)
+  if not classes:
+    return None
+  labels = jax.random.randint(key, (batch_size * _num_devices(axis_name),), 0, classes)
+  if axis_name is None:
+    return labels
+  return jax.lax.dynamic_slice_in_dim(labels, jax.lax.axis_index(axis_name) * batch_size, batch_size)
+
+
+def _images_labels(batch: jax.Array | tuple) -> tuple[jax.Array, jax.Array | None]:
+  """A real batch is images, or (images, labels) for a conditional GAN."""
+  return batch if isinstance(batch, tuple) else (batch, None)
+
+
 def _pmean(tree: Any, axis_name: str | None) -> Any:
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
@@ -161,14 +191,15 @@ def d_fake_loss_fn(
   rng: jax.Array,
   loss_name: str = 'bce',
   axis_name: str | None = None,
+  labels: jax.Array | None = None,
 ):
   """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G.
 
   Returns (loss, (logits, D's new statistics, the fakes)).
   """
-  fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
+  fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
   fakes = jax.lax.stop_gradient(fakes)
-  logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True)
+  logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True, labels=labels)
   return losses.d_fake(logits, loss_name), (logits, stats, fakes)
 
 
@@ -181,10 +212,11 @@ def g_loss_fn(
   rng: jax.Array,
   loss_name: str = 'bce',
   axis_name: str | None = None,
+  labels: jax.Array | None = None,
 ):
   """G's loss through D, whose params are constants here (Keras' trainable=False)."""
-  images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name)
-  logits, _ = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name)
+  images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
+  logits, _ = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name, labels=labels)
   return losses.g_loss(logits, loss_name), (logits, new_stats)
 
 
@@ -206,21 +238,26 @@ def d_phase(
   of the real batch and the fakes; `r1_weight` the R1 penalty on the real batch.
   """
   z_rng, drop_real, drop_fake, gp_rng = jax.random.split(rng, 4)
+  batch, real_labels = _images_labels(batch)
   # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
   z = _latent(g_state, z_rng, batch.shape[0], axis_name)
+  fake_labels = _labels(g_state, jax.random.fold_in(z_rng, 1), batch.shape[0], axis_name)
 
-  def frozen_d(d_params, stats, rng):  # D as a function of its input, for the penalties
-    return lambda x: _discriminate(d_state.replace(batch_stats=stats), d_params, x, rng, axis_name)[0]
+  def frozen_d(d_params, stats, rng):  # D on real labels as a function of its input, for the penalties
+    d = d_state.replace(batch_stats=stats)
+    return lambda x: _discriminate(d, d_params, x, rng, axis_name, labels=real_labels)[0]
 
   def real_loss(d_params, stats):
-    logits, new_stats = _discriminate(d_state.replace(batch_stats=stats), d_params, batch, drop_real, axis_name, True)
+    d = d_state.replace(batch_stats=stats)
+    logits, new_stats = _discriminate(d, d_params, batch, drop_real, axis_name, True, labels=real_labels)
     loss = losses.d_real(logits, loss_name, real_label)
     penalty = r1_weight * losses.r1_penalty(frozen_d(d_params, stats, drop_real), batch) if r1_weight else 0.0
     return loss + penalty, (loss, logits, new_stats, penalty)
 
   def fake_loss(d_params, stats):
+    d = d_state.replace(batch_stats=stats)
     loss, (logits, new_stats, fakes) = d_fake_loss_fn(
-      d_params, g_state.params, g_state, d_state.replace(batch_stats=stats), z, drop_fake, loss_name, axis_name
+      d_params, g_state.params, g_state, d, z, drop_fake, loss_name, axis_name, fake_labels
     )
     return loss, (logits, new_stats, fakes)
 
@@ -287,9 +324,10 @@ def g_phase(
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
   z = _latent(g_state, z_rng, batch_size, axis_name)
+  labels = _labels(g_state, jax.random.fold_in(z_rng, 1), batch_size, axis_name)
   # Gradients are taken with respect to G's params only (argnums=0).
   (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name, axis_name
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name, axis_name, labels
   )
   g_grads = _pmean(g_grads, axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
@@ -327,6 +365,7 @@ def train_step(
     d_state: discriminator state.
     batch: real images (B, H, W, C) in [-1, 1]; under pmap, this device's slice.
       With `n_critic` > 1, (n_critic, B, H, W, C): one batch per D update.
+      For a conditional GAN, a tuple (images, labels) with labels (B,) or (n_critic, B).
     rng: key for this step only (the loop derives it with `fold_in(key, step)`),
       the same on every device.
     d_update: 'separate' (two Adam steps, the tutorial) or 'joint' (one step
@@ -360,11 +399,12 @@ def train_step(
   else:
     all_metrics = []
     for i in range(n_critic):  # unrolled: n_critic is small and static
-      d_state, m = phase(g_state, d_state, batch[i], jax.random.fold_in(d_rng, i))
+      d_state, m = phase(g_state, d_state, jax.tree.map(lambda b, i=i: b[i], batch), jax.random.fold_in(d_rng, i))
       all_metrics.append(m)
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
   d_seen = d_state if update_order == 'alternating' else d_before
-  batch_size = batch.shape[1] if n_critic > 1 else batch.shape[0]
+  images = _images_labels(batch)[0]
+  batch_size = images.shape[1] if n_critic > 1 else images.shape[0]
   g_state, g_metrics = g_phase(g_state, d_seen, batch_size, g_rng, loss_name, axis_name, g_ema_decay)
   return g_state, d_state, {**d_metrics, **g_metrics}
 

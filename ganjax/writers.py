@@ -13,10 +13,10 @@ from PIL import Image
 from tensorboardX import SummaryWriter
 
 
-def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
-  """Tiles images (N, H, W, C) in [-1, 1] into one uint8 image, as square as possible."""
+def image_grid(images: np.ndarray, pad: int = 2, cols: int | None = None) -> np.ndarray:
+  """Tiles images (N, H, W, C) in [-1, 1] into one uint8 image, `cols` wide or as square as possible."""
   n, h, w, c = images.shape
-  cols = math.ceil(math.sqrt(n))
+  cols = cols or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
   grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
   pixels = np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -61,8 +61,8 @@ class RunWriter:
       if key != 'step':
         self._tb.add_scalar(key, value, step)
 
-  def samples(self, step: int, images: np.ndarray) -> pathlib.Path:
-    grid = image_grid(images)
+  def samples(self, step: int, images: np.ndarray, cols: int | None = None) -> pathlib.Path:
+    grid = image_grid(images, cols=cols)
     path = self.workdir / 'samples' / f'step_{step:06d}.png'
     save_png(grid, path)
     self._tb.add_image('samples', grid, step, dataformats='HWC')
@@ -79,7 +79,7 @@ class NullWriter:
   def scalars(self, step: int, metrics: Mapping[str, float]) -> None:
     pass
 
-  def samples(self, step: int, images: np.ndarray) -> None:
+  def samples(self, step: int, images: np.ndarray, cols: int | None = None) -> None:
     pass
 
   def close(self) -> None:

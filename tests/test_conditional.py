@@ -1,0 +1,68 @@
+"""Class-conditional GAN: labels through the sampler, the step, the grids and `ganjax.sample`."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+import ganjax
+from ganjax import config as config_lib
+from ganjax import input_pipeline, train, train_step
+from ganjax.errors import ConfigError
+from tests.conftest import run_cli
+
+
+def test_the_sampler_hands_each_image_its_own_label():
+  images = np.arange(12, dtype=np.uint8).reshape(12, 1, 1, 1)
+  labels = np.arange(12) % 3
+  sampler = input_pipeline.DeviceSampler(images, 4, jax.random.key(0), labels=labels)
+  got_images, got_labels = sampler.batch(1)
+  idx = sampler.indices(1)
+  np.testing.assert_array_equal(np.asarray(got_labels)[0], labels[idx])
+  np.testing.assert_array_equal(np.rint((np.asarray(got_images)[0, :, 0, 0, 0] + 1) * 127.5), images[idx, 0, 0, 0])
+
+
+def test_labels_steer_g_and_d_learns_its_class_embedding(tiny_config):
+  tiny_config.model.num_classes = 10
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  assert train_step.num_classes(g_state) == 10
+  z = jnp.ones((2, tiny_config.model.latent_dim))
+  images, _ = train_step.generate(g_state, z, labels=jnp.array([3, 7]))
+  assert not np.allclose(images[0], images[1])  # same z, different class
+  batch = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
+  labels = jnp.arange(16) % 10
+  _, d_out, metrics = train_step.train_step(g_state, d_state, (batch, labels), jax.random.key(2))
+  assert not np.allclose(d_out.params['Embed_0']['embedding'], d_state.params['Embed_0']['embedding'])
+  assert np.isfinite(float(metrics['d_loss']))
+
+
+def test_conditional_run_draws_one_row_per_class_and_samples_chosen_classes(tiny_config, tmp_path):
+  tiny_config.model.num_classes = 10
+  tiny_config.eval.every_steps = 0
+  train.train_and_evaluate(tiny_config, tmp_path / 'run')
+  grid = np.asarray(Image.open(tmp_path / 'run' / 'samples' / 'step_000020.png'))
+  assert grid.shape == (10 * 30 + 2, 10 * 30 + 2)  # 10 rows (classes) of 10 digits, 28 px + 2 px padding
+  run = ganjax.restore(tmp_path / 'run')
+  sevens = ganjax.sample(run, 5, labels=7)
+  mixed = ganjax.sample(run, 5, labels=np.array([7, 0, 1, 2, 3]))
+  np.testing.assert_array_equal(sevens[0], mixed[0])  # same seed, same latent, same class
+  assert not np.array_equal(sevens[1], mixed[1])
+  assert ganjax.class_grid(run, per_class=3).shape == (30, 28, 28, 1)
+  with pytest.raises(ValueError, match=r'labels must be in \[0, 10\)'):
+    ganjax.sample(run, 2, labels=10)
+  proc = run_cli('ganjax.sample', f'--workdir={tmp_path / "run"}', '--by_class=4', f'--out={tmp_path / "c.png"}')
+  assert proc.returncode == 0, proc.stderr
+  assert np.asarray(Image.open(tmp_path / 'c.png')).shape == (10 * 30 + 2, 4 * 30 + 2)
+
+
+def test_unconditional_runs_refuse_labels_and_toy_data_refuses_classes(tiny_config, tmp_path):
+  tiny_config.train.num_steps = 2
+  tiny_config.eval.every_steps = 0
+  train.train_and_evaluate(tiny_config, tmp_path / 'plain')
+  with pytest.raises(ValueError, match='not conditional'):
+    ganjax.sample(ganjax.restore(tmp_path / 'plain'), 2, labels=1)
+  toy = config_lib.load_experiment(config_lib.pathlib.Path(__file__).parent.parent / 'experiments' / 'toy_ring8.py')
+  toy.model.num_classes = 8
+  with pytest.raises(ConfigError, match='needs labelled images and a conv D'):
+    config_lib.validate(toy)
