@@ -6,9 +6,10 @@ Each config in CONFIGS runs as `python -m ganjax.main` pinned to one CPU core
 (`--parallel` runs side by side), is stopped with SIGTERM when its budget is
 spent (the run saves a checkpoint and exits), and its checkpoint is then
 evaluated on 10,000 samples with the shipped MNIST classifier (the EMA
-generator where the config keeps one). Prints a markdown table, writes each
-config's sample grid to docs/compare/<name>.png, and with --readme replaces
-the table between the compare markers in README.md. Timings depend on the
+generator where the config keeps one; balanced classes for a conditional
+one). Prints a markdown table, writes each config's sample grid to
+docs/compare/<name>.png, and with --readme replaces the table between the
+compare markers in README.md. Timings depend on the
 machine; the numbers are a record of one run, not a test.
 """
 
@@ -30,6 +31,7 @@ CONFIGS = (
   'mnist_r1',
   'mnist_wgan_gp',
   'mnist_dcgan',
+  'mnist_cgan',
 )
 START, END = '<!-- compare:start -->', '<!-- compare:end -->'
 
@@ -84,7 +86,11 @@ def evaluate_all(out: pathlib.Path, budget_s: float) -> list[dict]:
     run = ganjax.restore(out / name)
     samples = ganjax.sample(run, 10_000, seed=0)
     stats = evaluator(samples)
-    writers.save_png(writers.image_grid(samples[:64]), grids / f'{name}.png')
+    if run.config.model.num_classes:  # one row per class
+      grid = writers.image_grid(ganjax.class_grid(run, per_class=10), cols=10)
+    else:
+      grid = writers.image_grid(samples[:64])
+    writers.save_png(grid, grids / f'{name}.png')
     rows.append({'name': name, 'steps': run.step, 'steps_per_s': run.step / budget_s, **stats})
     print(f'{name}: step {run.step}, fd {stats["fd"]:.1f}, classes {stats["classes_covered"]:.0f}', flush=True)
   return rows

@@ -5,7 +5,7 @@ from ganjax.errors import ConfigError
 from tests.conftest import EXPERIMENTS, run_cli
 
 
-@pytest.mark.parametrize('name', ['tutorial_gan', 'mnist_gan', 'tiny', 'toy_ring8', 'toy_grid25'])
+@pytest.mark.parametrize('name', sorted(p.stem for p in EXPERIMENTS.glob('*.py')))
 def test_experiments_are_valid_and_have_the_keys_tools_use(name):
   config = config_lib.load_experiment(EXPERIMENTS / f'{name}.py')
   config_lib.validate(config)
