@@ -161,7 +161,7 @@ def main() -> None:
   parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
   parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
-  parser.add_argument('--sweep-steps', type=int, default=300, help='steps per member of the sweep measurement')
+  parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
   parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.devices_worker:  # a subprocess of bench_devices: one number as JSON
