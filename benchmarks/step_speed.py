@@ -7,7 +7,8 @@ Measures, in one process on an otherwise quiet machine:
 - the real `ganjax.train_step` (from the package, both `separate` and `joint`
   D updates) on the tutorial model at batch 64 and 256: compile time,
   steps/s (median of timed windows after warm-up), XLA's FLOP count per step
-  and the achieved GFLOP/s;
+  and the achieved GFLOP/s; and the same step with lax.conv in D instead of
+  the default PatchConv (`model.d_conv_impl`);
 - the same model and update in idiomatic PyTorch (`benchmarks/torch_gan.py`),
   same batch sizes, when torch is installed (skipped with a message if not);
 - the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
@@ -50,11 +51,13 @@ def _median_rate(fn, steps_per_window: int, windows: int) -> float:
   return statistics.median(rates)
 
 
-def bench_step(batch_size: int, d_update: str, windows: int) -> dict:
+def bench_step(batch_size: int, d_update: str, windows: int, conv_impl: str | None = None) -> dict:
   """Steps/s, compile time and FLOPs of the package's train step on device-resident data."""
   config = tutorial_config()
   config.train.batch_size = batch_size
   config.train.d_update = d_update
+  if conv_impl:
+    config.model.d_conv_impl = conv_impl
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
   g_state, d_state = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
@@ -179,6 +182,9 @@ def main() -> None:
       result[f'compile_s_{suffix}'] = r['compile_s']
       result[f'gflop_per_step_{suffix}'] = r['gflop_per_step']
       result[f'roofline_fraction_{suffix}'] = r['gflops'] / result['matmul_gflops']
+  for batch in (64, 256):  # the same step with lax.conv in D instead of the default PatchConv
+    r = bench_step(batch, 'separate', args.windows, conv_impl='xla')
+    result[f'ganjax_steps_per_s_b{batch}_xla_conv'] = r['steps_per_s']
   try:
     import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
   except ImportError:
@@ -212,6 +218,10 @@ def main() -> None:
         f'{result[f"compile_s_{s}"]:>11.2f}{result[f"gflop_per_step_{s}"]:>12.2f}'
         f'{100 * result[f"roofline_fraction_{s}"]:>12.1f}%'
       )
+  for batch in (64, 256):
+    print(
+      f'{f"separate, batch {batch}, lax.conv in D":<18}: {result[f"ganjax_steps_per_s_b{batch}_xla_conv"]:.2f} steps/s'
+    )
   for batch in (64, 256):
     if f'torch_steps_per_s_b{batch}' in result:
       print(

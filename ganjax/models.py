@@ -88,6 +88,39 @@ def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.
   return z * nn.Embed(num_classes, z.shape[-1])(labels)
 
 
+class PatchConv(nn.Module):
+  """A k x k, stride-2, SAME convolution as strided slices of the padded input and one matmul.
+
+  The same function and parameters ('kernel' (k, k, C_in, C_out), 'bias') as
+  `nn.Conv(features, (k, k), strides=2, padding='SAME')`. On XLA:CPU its
+  forward-and-backward pass ran 1.4x (64 -> 128 channels) to 7x (1 -> 64
+  channels) faster than lax.conv's at batch 256, where the convolution's
+  gradients dominate the tutorial's step (benchmarks/profile_step.py).
+  """
+
+  features: int
+  kernel_size: int = 3
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    batch, height, width, channels = x.shape
+    kernel = self.param('kernel', _KERNEL_INIT, (k, k, channels, self.features))
+    bias = self.param('bias', nn.initializers.zeros, (self.features,))
+    out_h, out_w = -(-height // 2), -(-width // 2)
+    pad_h, pad_w = max((out_h - 1) * 2 + k - height, 0), max((out_w - 1) * 2 + k - width, 0)
+    x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    # One strided slice per kernel tap, channels last: the patch vector is ordered (row, column, channel),
+    # the order of the kernel reshaped to (k * k * C_in, C_out).
+    taps = [
+      jax.lax.slice(x, (0, i, j, 0), (batch, i + 2 * (out_h - 1) + 1, j + 2 * (out_w - 1) + 1, channels), (1, 2, 2, 1))
+      for i in range(k)
+      for j in range(k)
+    ]
+    patches = jnp.concatenate(taps, axis=-1)
+    return patches @ kernel.reshape(k * k * channels, self.features) + bias
+
+
 def _layer(layer: nn.Module, x: jax.Array, spectral_norm: bool, update_stats: bool) -> jax.Array:
   """Applies `layer`, through spectral normalisation (Miyato et al. 2018) when asked."""
   if spectral_norm:
@@ -110,6 +143,9 @@ class Discriminator(nn.Module):
       extra channel before the Dense layer (Karras et al. 2018), so D can see
       a batch of near-identical fakes (False = the tutorial).
     spectral_norm: spectrally normalise every layer's weights (Miyato et al. 2018).
+    num_classes: > 0 adds the projection term of a class-conditional D.
+    conv_impl: 'xla' (lax.conv) or 'patches' (`PatchConv`: strided slices and
+      one matmul; same numbers, faster training steps on XLA:CPU).
   """
 
   features: Sequence[int] = (64, 128)
@@ -120,6 +156,7 @@ class Discriminator(nn.Module):
   minibatch_std: bool = False
   spectral_norm: bool = False
   num_classes: int = 0
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(
@@ -135,8 +172,12 @@ class Discriminator(nn.Module):
     if train and self.input_noise > 0:
       x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
     k = self.kernel_size
-    for width in self.features:
-      conv = nn.Conv(width, (k, k), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT)
+    for i, width in enumerate(self.features):
+      # Both implementations own the same 'kernel' and 'bias' under the same name: checkpoints fit either.
+      if self.conv_impl == 'patches':
+        conv = PatchConv(width, k, name=f'Conv_{i}')
+      else:
+        conv = nn.Conv(width, (k, k), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT, name=f'Conv_{i}')
       x = nn.leaky_relu(_layer(conv, x, self.spectral_norm, update_stats), self.leaky_slope)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
@@ -247,5 +288,6 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     minibatch_std=m.d_minibatch_std,
     spectral_norm=m.d_spectral_norm,
     num_classes=m.num_classes,
+    conv_impl=m.d_conv_impl,
   )
   return g, d
