@@ -20,8 +20,9 @@ modes; only the two together kept producing all ten digits:
 - BN in G alone: 3-7 digits, a few repeated templates;
 - minibatch std in D alone: 3-5 digits at 3,000 steps;
 - BN in G + minibatch std: 9-10 digits (nearest-neighbour labels during the
-  search); the shipped classifier counts 9 at 5,000 and 10,000 steps, digit 6
-  being the one missing.
+  search); the shipped classifier counted 9 at 5,000 and 10,000 steps (digit 6
+  missing) in the first version's run, and 10 at both in a rerun on the
+  current code (pmapped step, PatchConv in D).
 
 Launch:
   python -m ganjax.main --config=experiments/mnist_gan.py --workdir=runs/mnist_gan
