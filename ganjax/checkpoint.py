@@ -254,20 +254,17 @@ def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | N
     g_state, d_state, _ = restore_states(manager, directory, step, *jax.eval_shape(templates))
   finally:
     manager.close()
-  runs = []
-  for member in wanted:
-    pick = (lambda tree: tree) if member is None else (lambda tree, k=member: jax.tree.map(lambda x: x[k], tree))
-    runs.append(
-      Run(
-        config=members[member or 0],
-        g_state=pick(g_state),
-        d_state=pick(d_state),
-        step=step,
-        workdir=pathlib.Path(workdir),
-        member=member,
-      )
+  return [
+    Run(
+      config=members[member or 0],
+      g_state=train_step.pick_member(g_state, member),
+      d_state=train_step.pick_member(d_state, member),
+      step=step,
+      workdir=pathlib.Path(workdir),
+      member=member,
     )
-  return runs
+    for member in wanted
+  ]
 
 
 def warm_start(

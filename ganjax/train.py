@@ -103,11 +103,6 @@ def _resume(ckpt: 'checkpoint.Checkpointer | None', config: ml_collections.Confi
   return latest
 
 
-def _pick(tree: Any, member: int | None) -> Any:
-  """Member `member` of stacked (sweep) trees; the tree itself when there is no sweep."""
-  return tree if member is None else jax.tree.map(lambda x: x[member], tree)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
   """Trains the GAN described by `config`, writing everything to `workdir`.
 
@@ -194,17 +189,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       return
     g_state = train_step.unreplicate(g_rep)
     for j, k in enumerate(ids):
-      g_member = _pick(g_state, k)
+      g_member = train_step.pick_member(g_state, k)
+      # Evaluation and the toy scatter plot share one batch of samples from the eval latents.
+      samples = np.asarray(generate_fn(g_member, eval_z[j], eval_labels)) if do_eval or is_toy else None
       if do_samples:
         if is_toy:  # points are drawn as a scatter plot over the modes, from the larger eval batch
           path = run_dirs[j] / 'samples' / f'step_{step:06d}.png'
-          points = np.asarray(generate_fn(g_member, eval_z[j], None))
-          toy.scatter_png(points, config.data.toy_name, path, f'{prefix(k)}step {step}')
+          toy.scatter_png(samples, config.data.toy_name, path, f'{prefix(k)}step {step}')
         else:
           images = np.asarray(generate_fn(g_member, sample_z[j], grid_labels))
           writer_list[j].samples(step, images, cols=GRID_PER_CLASS if classes else None)
       if do_eval:
-        samples = np.asarray(generate_fn(g_member, eval_z[j], eval_labels))
         if is_toy:
           stats = toy.mode_stats(samples, config.data.toy_name)
         else:

@@ -95,6 +95,11 @@ def stack(trees: list[Any]) -> Any:
   return jax.tree.unflatten(jax.tree.structure(trees[0]), [jnp.stack(xs) for xs in zip(*leaves, strict=True)])
 
 
+def pick_member(tree: Any, member: int | None) -> Any:
+  """Member `member` of stacked (sweep) trees; the tree itself for `member=None` (no sweep)."""
+  return tree if member is None else jax.tree.map(lambda x: x[member], tree)
+
+
 def generate(
   g_state: GState,
   z: jax.Array,
@@ -153,13 +158,18 @@ def _num_devices(axis_name: str | None) -> int:
   return 1 if axis_name is None else jax.lax.psum(1, axis_name)  # a Python int under pmap
 
 
+def _device_rows(rows: jax.Array, batch_size: int, axis_name: str | None) -> jax.Array:
+  """This device's `batch_size` rows of a global batch drawn alike on every device (all of it outside pmap)."""
+  if axis_name is None:
+    return rows
+  return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * batch_size, batch_size)
+
+
 def _latent(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array:
   """This device's rows of the global latent batch drawn from `key` (`batch_size` rows per device)."""
   latent_dim = g_state.params['Dense_0']['kernel'].shape[0]  # static under jit
   z = jax.random.normal(key, (batch_size * _num_devices(axis_name), latent_dim))
-  if axis_name is None:
-    return z
-  return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis_name) * batch_size, batch_size)
+  return _device_rows(z, batch_size, axis_name)
 
 
 def _labels(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array | None:
@@ -168,9 +178,7 @@ def _labels(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | N
   if not classes:
     return None
   labels = jax.random.randint(key, (batch_size * _num_devices(axis_name),), 0, classes)
-  if axis_name is None:
-    return labels
-  return jax.lax.dynamic_slice_in_dim(labels, jax.lax.axis_index(axis_name) * batch_size, batch_size)
+  return _device_rows(labels, batch_size, axis_name)
 
 
 def _images_labels(batch: jax.Array | tuple) -> tuple[jax.Array, jax.Array | None]:
@@ -452,7 +460,7 @@ def _unrolled(step, *stacked):
   PatchConv both modes took the same time.
   """
   num = jax.tree.leaves(stacked[0])[0].shape[0]
-  outs = [step(*jax.tree.map(lambda x, k=k: x[k], stacked)) for k in range(num)]
+  outs = [step(*pick_member(stacked, k)) for k in range(num)]
   return stack(outs)
 
 
