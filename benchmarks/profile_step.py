@@ -1,6 +1,7 @@
 """Where the tutorial step's time goes: its parts timed alone, in JAX (XLA:CPU) and in PyTorch.
 
   python benchmarks/profile_step.py [--batch 256] [--windows 5]
+  python benchmarks/profile_step.py --ops [--config experiments/mnist_dcgan.py] [--batch 64] [--top 25]
 
 Times, at one batch size, each piece of the step as its own jitted function
 (JAX) or eager call (PyTorch, when installed): G forward, G forward+backward,
@@ -9,18 +10,30 @@ in G's update), the Adam update of each network, and the whole step. The
 pieces do not add up exactly to the step (XLA fuses across them), but they
 show which layers XLA:CPU runs slower than PyTorch's kernels. A script that
 prints numbers, not a test.
+
+`--ops` instead traces the real, whole train step of any experiment with
+`jax.profiler` and ranks the compiled program's XLA operations by wall time,
+each with its output shape and the model code it came from (XLA's op_name
+metadata, e.g. `transpose(jvp(Discriminator))/Conv_1/dot_general` is the
+backward pass of D's second convolution). On XLA:CPU an op's multi-threaded
+work runs in a thread pool the trace does not name, so each op is charged the
+wall time from its launch to the next op's launch: ops that overlap share it.
 """
 
 import argparse
+import collections
+import pathlib
+import re
 import statistics
+import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from ganjax import losses, train_step
-from ganjax.config import tutorial_config
+from ganjax import input_pipeline, losses, train_step
+from ganjax.config import load_experiment, tutorial_config
 
 
 def _rate(fn, windows: int, calls: int = 10) -> float:
@@ -119,11 +132,80 @@ def torch_parts(batch: int, windows: int) -> dict[str, float] | None:
   return parts
 
 
+def _op_sources(hlo_text: str) -> dict[str, str]:
+  """Instruction name -> 'shape  op_name' from compiled HLO text."""
+  pattern = re.compile(r'^\s+%([\w.\-]+) = (\S+) .*?op_name="([^"]+)"', re.M)
+  return {
+    m.group(1): f'{m.group(2).split("{")[0]}  {m.group(3).removeprefix("jit(_fun)/")}'
+    for m in pattern.finditer(hlo_text)
+  }
+
+
+def op_profile(config, steps: int) -> tuple[float, list[tuple[float, str, str]]]:
+  """Milliseconds per step and (ms per step, XLA op, shape and source) of the real train step, slowest first."""
+  states = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
+  step = train_step.make_train_step(config)
+  data = input_pipeline.load(config)
+  labels = data.labels if config.model.num_classes else None
+  sampler = input_pipeline.DeviceSampler(
+    data.images, config.train.batch_size, jax.random.key(1), config.train.n_critic, labels
+  )
+  batch, key = sampler.batch(0), jax.random.key(2)
+  sources = _op_sources(step.lower(*states, batch, key).compile().as_text())
+  state = list(states)
+
+  def run(n):
+    for _ in range(n):
+      state[0], state[1], metrics = step(state[0], state[1], batch, key)
+    jax.block_until_ready(metrics)
+
+  run(3)  # compile and warm up outside the trace
+  with tempfile.TemporaryDirectory() as trace_dir:
+    t0 = time.perf_counter()
+    with jax.profiler.trace(trace_dir):
+      run(steps)
+    ms_per_step = (time.perf_counter() - t0) / steps * 1e3
+    (path,) = pathlib.Path(trace_dir).rglob('*.xplane.pb')
+    profile = jax.profiler.ProfileData.from_file(str(path))
+  starts = []  # (start ns, op) of every XLA op launched on the host's executor threads
+  for plane in profile.planes:
+    for line in plane.lines if plane.name == '/host:CPU' else ():
+      if line.name == 'python':
+        continue
+      for event in line.events:
+        if '::' not in event.name:  # XLA ops, not the executor's and thread pool's own events
+          starts.append((event.start_ns, event.name.removeprefix('end: ')))
+  starts.sort()
+  charged = collections.Counter()
+  for (t, op), (t_next, _) in zip(starts, starts[1:], strict=False):
+    charged[op] += t_next - t
+  rows = [(ns / 1e6 / steps, op, sources.get(op, '')) for op, ns in charged.most_common()]
+  return ms_per_step, rows
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--batch', type=int, default=256)
+  parser.add_argument('--batch', type=int, default=None, help="default: 256 (with --ops: the config's)")
   parser.add_argument('--windows', type=int, default=5)
+  parser.add_argument('--ops', action='store_true', help="rank the whole step's XLA ops by wall time")
+  parser.add_argument('--config', default=None, help='with --ops: an experiment file (default: the tutorial)')
+  parser.add_argument('--top', type=int, default=25, help='with --ops: how many ops to list')
+  parser.add_argument('--steps', type=int, default=10, help='with --ops: traced steps')
   args = parser.parse_args()
+  args.batch_given = args.batch is not None
+  args.batch = args.batch or 256
+  if args.ops:
+    config = load_experiment(args.config) if args.config else tutorial_config()
+    if args.batch_given:
+      config.train.batch_size = args.batch
+    ms, rows = op_profile(config, args.steps)
+    traced = sum(r[0] for r in rows)
+    print(f'{args.config or "tutorial"}, batch {config.train.batch_size}: {ms:.1f} ms per step while traced,')
+    print(f'{traced:.1f} ms of it charged to XLA ops; the slowest {args.top}:')
+    print(f'{"ms/step":>8}{"share":>7}  {"op":<28}shape  source')
+    for ms_op, op, source in rows[: args.top]:
+      print(f'{ms_op:>8.2f}{100 * ms_op / traced:>6.1f}%  {op:<28}{source}')
+    return
   ours = jax_parts(args.batch, args.windows)
   theirs = torch_parts(args.batch, args.windows)
   print(f'batch {args.batch}, milliseconds per call (median of {args.windows} windows)')

@@ -8,7 +8,10 @@ Measures, in one process on an otherwise quiet machine:
   D updates) on the tutorial model at batch 64 and 256: compile time,
   steps/s (median of timed windows after warm-up), XLA's FLOP count per step
   and the achieved GFLOP/s; and the same step with lax.conv in D instead of
-  the default PatchConv (`model.d_conv_impl`);
+  the default PatchConv (`model.d_conv_impl`), also with XLA:CPU's YNNPACK
+  convolutions turned off by a flag (Eigen's convolutions instead);
+- the DCGAN experiment's step at batch 64 with the patch (default) and lax
+  convolutions (`model.g_conv_impl`, `model.d_conv_impl`);
 - the same model and update in idiomatic PyTorch (`benchmarks/torch_gan.py`),
   same batch sizes, when torch is installed (skipped with a message if not);
 - the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
@@ -40,6 +43,9 @@ from ganjax import input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
+# XLA:CPU sends dots, reductions and convolutions to YNNPACK by default; this keeps the first two and
+# leaves convolutions to Eigen, which ran lax.conv's step 1.2-1.6x faster on this machine.
+EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
 
 
 def _median_rate(fn, steps_per_window: int, windows: int) -> float:
@@ -51,18 +57,24 @@ def _median_rate(fn, steps_per_window: int, windows: int) -> float:
   return statistics.median(rates)
 
 
-def bench_step(batch_size: int, d_update: str, windows: int, conv_impl: str | None = None) -> dict:
-  """Steps/s, compile time and FLOPs of the package's train step on device-resident data."""
-  config = tutorial_config()
+def bench_step(
+  batch_size: int, d_update: str, windows: int, conv_impl: str | None = None, experiment: str | None = None
+) -> dict:
+  """Steps/s, compile time and FLOPs of the package's train step on device-resident data.
+
+  The tutorial's step unless `experiment` names a file in experiments/; `conv_impl` sets both G's and
+  D's convolution implementation ('patches' or 'xla').
+  """
+  config = load_experiment(_ROOT / 'experiments' / f'{experiment}.py') if experiment else tutorial_config()
   config.train.batch_size = batch_size
   config.train.d_update = d_update
   if conv_impl:
-    config.model.d_conv_impl = conv_impl
+    config.model.d_conv_impl = config.model.g_conv_impl = conv_impl
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
   g_state, d_state = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
   data = input_pipeline.load_shipped_mnist()
-  sampler = input_pipeline.DeviceSampler(data.images, batch_size, jax.random.key(1))
+  sampler = input_pipeline.DeviceSampler(data.images, batch_size, jax.random.key(1), config.train.n_critic)
   batch, key = sampler.batch(0), jax.random.key(2)
 
   t0 = time.perf_counter()
@@ -79,8 +91,8 @@ def bench_step(batch_size: int, d_update: str, windows: int, conv_impl: str | No
       state[0], state[1], metrics = compiled(state[0], state[1], sampler.batch(i), jax.random.fold_in(key, i))
     jax.block_until_ready(metrics)
 
-  run(10)  # warm-up
-  rate = _median_rate(run, steps_per_window=max(10, 640 // batch_size), windows=windows)
+  run(3)  # warm-up
+  rate = _median_rate(run, steps_per_window=max(3, 640 // batch_size), windows=windows)
   return {'steps_per_s': rate, 'compile_s': compile_s, 'gflop_per_step': flops / 1e9, 'gflops': rate * flops / 1e9}
 
 
@@ -107,6 +119,22 @@ def bench_loop(batch_size: int, num_steps: int) -> float:
   config.eval.every_steps = 0
   with tempfile.TemporaryDirectory() as workdir:
     return train.train_and_evaluate(config, workdir)['steps_per_s']
+
+
+def bench_eigen_conv(windows: int) -> dict[int, float]:
+  """Steps/s of the lax.conv step with XLA:CPU's YNNPACK convolutions off (Eigen's instead), per batch size.
+
+  XLA_FLAGS only take effect in a fresh process, hence the subprocess.
+  """
+  flags = f'{os.environ.get("XLA_FLAGS", "")} {EIGEN_CONV_FLAG}'.strip()
+  proc = subprocess.run(
+    [sys.executable, __file__, '--eigen-conv-worker', '--windows', str(windows)],
+    env={**os.environ, 'XLA_FLAGS': flags},
+    capture_output=True,
+    text=True,
+    check=True,
+  )
+  return {int(b): r for b, r in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
 
 
 def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
@@ -166,9 +194,13 @@ def main() -> None:
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
   parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
   parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--eigen-conv-worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.devices_worker:  # a subprocess of bench_devices: one number as JSON
     print(json.dumps({'steps_per_s': bench_step(64, 'separate', args.windows)['steps_per_s']}))
+    return
+  if args.eigen_conv_worker:  # a subprocess of bench_eigen_conv
+    print(json.dumps({b: bench_step(b, 'separate', args.windows, conv_impl='xla')['steps_per_s'] for b in (64, 256)}))
     return
 
   t_start = time.perf_counter()
@@ -185,6 +217,11 @@ def main() -> None:
   for batch in (64, 256):  # the same step with lax.conv in D instead of the default PatchConv
     r = bench_step(batch, 'separate', args.windows, conv_impl='xla')
     result[f'ganjax_steps_per_s_b{batch}_xla_conv'] = r['steps_per_s']
+  for batch, rate in bench_eigen_conv(args.windows).items():
+    result[f'ganjax_steps_per_s_b{batch}_xla_conv_eigen'] = rate
+  for impl in ('patches', 'xla'):  # DCGAN (transposed convolutions in G, 5x5 convolutions in D), batch 64
+    r = bench_step(64, 'separate', 3, conv_impl=impl, experiment='mnist_dcgan')
+    result[f'dcgan_steps_per_s_b64_{impl}'] = r['steps_per_s']
   try:
     import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
   except ImportError:
@@ -220,8 +257,13 @@ def main() -> None:
       )
   for batch in (64, 256):
     print(
-      f'{f"separate, batch {batch}, lax.conv in D":<18}: {result[f"ganjax_steps_per_s_b{batch}_xla_conv"]:.2f} steps/s'
+      f'separate, batch {batch}, lax.conv in D: {result[f"ganjax_steps_per_s_b{batch}_xla_conv"]:.2f} steps/s; '
+      f'with Eigen convolutions ({EIGEN_CONV_FLAG}): {result[f"ganjax_steps_per_s_b{batch}_xla_conv_eigen"]:.2f}'
     )
+  print(
+    f'mnist_dcgan, batch 64: {result["dcgan_steps_per_s_b64_patches"]:.2f} steps/s (PatchConv, PatchConvTranspose), '
+    f'{result["dcgan_steps_per_s_b64_xla"]:.2f} (lax.conv, lax.conv_transpose)'
+  )
   for batch in (64, 256):
     if f'torch_steps_per_s_b{batch}' in result:
       print(

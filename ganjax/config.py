@@ -59,6 +59,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches trained
   # 1.3-1.4x faster on XLA:CPU. The README's tutorial/default tables were measured with 'xla'.
   c.model.d_conv_impl = 'patches'
+  # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose): its whole
+  # training step ran 3.4x faster on XLA:CPU with 'patches' (batch 64, benchmarks/profile_step.py --ops).
+  c.model.g_conv_impl = 'patches'
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
 
   c.opt = ml_collections.ConfigDict()
@@ -182,7 +185,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"model.g_arch='dcgan' needs square images and one g_features entry per resolution below the output "
       f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
     )
-  _check(m.d_conv_impl in ('xla', 'patches'), f"model.d_conv_impl must be 'xla' or 'patches', got {m.d_conv_impl!r}")
+  for name in ('d_conv_impl', 'g_conv_impl'):
+    _check(m[name] in ('xla', 'patches'), f"model.{name} must be 'xla' or 'patches', got {m[name]!r}")
   _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
   _check(
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),

@@ -73,3 +73,41 @@ def test_patch_convolution_equals_lax_conv_in_value_and_gradient(kernel, channel
 
   for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(ref)), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+  ('kernel', 'size', 'channels', 'features'), [(5, 7, 16, 8), (5, 14, 8, 1), (5, 4, 6, 3), (3, 5, 4, 2), (4, 4, 3, 5)]
+)
+def test_patch_transposed_convolution_equals_lax_in_value_and_gradient(kernel, size, channels, features):
+  x = jax.random.normal(jax.random.key(0), (3, size, size, channels))
+  ref = models.nn.ConvTranspose(features, (kernel, kernel), strides=(2, 2), padding='SAME')
+  fast = models.PatchConvTranspose(features, kernel)
+  variables = ref.init(jax.random.key(1), x)
+  variables['params']['bias'] = jax.random.normal(jax.random.key(2), (features,))  # a non-zero bias is checked too
+  assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), x))
+  out = fast.apply(variables, x)
+  assert out.shape == (3, 2 * size, 2 * size, features)
+  np.testing.assert_allclose(out, ref.apply(variables, x), atol=1e-5)
+
+  def grads(model):
+    return jax.grad(lambda v, x: jnp.sum(jnp.sin(model.apply(v, x))), argnums=(0, 1))(variables, x)
+
+  for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(ref)), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3)])
+def test_dcgan_generator_implementations_share_parameters_and_outputs(shape):
+  config = tutorial_config()
+  config.data.image_shape = shape
+  config.model.g_arch = 'dcgan'
+  config.model.g_features = (32, 16) if shape[0] == 28 else (32, 16, 8)
+  config.model.g_conv_impl = 'xla'
+  ref, _ = models.build_models(config)
+  config.model.g_conv_impl = 'patches'
+  fast, _ = models.build_models(config)
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  variables = ref.init(jax.random.key(1), z)
+  assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), z))
+  (a, _), (b, _) = (m.apply(variables, z, mutable=['batch_stats']) for m in (ref, fast))
+  np.testing.assert_allclose(b, a, atol=1e-5)
