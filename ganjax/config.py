@@ -59,8 +59,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches trained
   # 1.3-1.4x faster on XLA:CPU. The README's tutorial/default tables were measured with 'xla'.
   c.model.d_conv_impl = 'patches'
-  # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose): its whole
-  # training step ran 3.4x faster on XLA:CPU with 'patches' (batch 64, benchmarks/profile_step.py --ops).
+  # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose): the DCGAN
+  # experiment's whole step ran 2.9x faster on XLA:CPU with 'patches' (batch 64, benchmarks/step_speed.py).
   c.model.g_conv_impl = 'patches'
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
 
