@@ -7,6 +7,7 @@ Conv kernels with Glorot-uniform and biases with zeros; we do the same so the
 tutorial starts from the same distribution of weights.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -88,6 +89,51 @@ def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.
   return z * nn.Embed(num_classes, z.shape[-1])(labels)
 
 
+def _patches(x: jax.Array, k: int) -> jax.Array:
+  """The k x k patches of a stride-2 SAME convolution: (B, H/2, W/2, k * k * C), ordered (row, column, channel)."""
+  batch, height, width, channels = x.shape
+  out_h, out_w = -(-height // 2), -(-width // 2)
+  pad_h, pad_w = max((out_h - 1) * 2 + k - height, 0), max((out_w - 1) * 2 + k - width, 0)
+  x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+  # One strided slice per kernel tap, channels last: the order of the kernel reshaped to (k * k * C_in, C_out).
+  taps = [
+    jax.lax.slice(x, (0, i, j, 0), (batch, i + 2 * (out_h - 1) + 1, j + 2 * (out_w - 1) + 1, channels), (1, 2, 2, 1))
+    for i in range(k)
+    for j in range(k)
+  ]
+  return jnp.concatenate(taps, axis=-1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _patch_conv(x: jax.Array, kernel: jax.Array, k: int) -> jax.Array:
+  """x's stride-2 SAME convolution with `kernel` reshaped to (k * k * C_in, C_out), no bias."""
+  return _patches(x, k) @ kernel
+
+
+def _patch_conv_fwd(x, kernel, k):
+  patches = _patches(x, k)
+  return patches @ kernel, (patches, kernel, x)
+
+
+def _patch_conv_bwd(k, residuals, grad):
+  patches, kernel, x = residuals
+  rows = patches.shape[0] * patches.shape[1] * patches.shape[2]
+  grad = grad.reshape(rows, -1)
+  # The kernel gradient contracts over the rows; XLA:CPU transposes one operand for it, and autodiff let it
+  # pick the output gradient even where that is the larger (C_out = 64 > k * k * C_in = 9 in the first
+  # layer). Transposing the smaller one, behind a barrier XLA keeps, halved the 1 -> 64 layer's backward.
+  patches = patches.reshape(rows, -1)
+  if patches.shape[1] <= grad.shape[1]:
+    d_kernel = jax.lax.optimization_barrier(patches.T) @ grad
+  else:
+    d_kernel = (jax.lax.optimization_barrier(grad.T) @ patches).T
+  (d_x,) = jax.linear_transpose(lambda x: _patches(x, k), x)((grad @ kernel.T).reshape(residuals[0].shape))
+  return d_x, d_kernel
+
+
+_patch_conv.defvjp(_patch_conv_fwd, _patch_conv_bwd)
+
+
 class PatchConv(nn.Module):
   """A k x k, stride-2, SAME convolution as strided slices of the padded input and one matmul.
 
@@ -95,7 +141,9 @@ class PatchConv(nn.Module):
   `nn.Conv(features, (k, k), strides=2, padding='SAME')`. On XLA:CPU its
   forward-and-backward pass ran 1.4x (64 -> 128 channels) to 7x (1 -> 64
   channels) faster than lax.conv's at batch 256, where the convolution's
-  gradients dominate the tutorial's step (benchmarks/profile_step.py).
+  gradients dominate the tutorial's step (benchmarks/profile_step.py). Its
+  backward pass is written out (a custom VJP): the same gradients, one
+  transpose moved to the smaller operand.
   """
 
   features: int
@@ -103,22 +151,10 @@ class PatchConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    k = self.kernel_size
-    batch, height, width, channels = x.shape
+    k, channels = self.kernel_size, x.shape[-1]
     kernel = self.param('kernel', _KERNEL_INIT, (k, k, channels, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    out_h, out_w = -(-height // 2), -(-width // 2)
-    pad_h, pad_w = max((out_h - 1) * 2 + k - height, 0), max((out_w - 1) * 2 + k - width, 0)
-    x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
-    # One strided slice per kernel tap, channels last: the patch vector is ordered (row, column, channel),
-    # the order of the kernel reshaped to (k * k * C_in, C_out).
-    taps = [
-      jax.lax.slice(x, (0, i, j, 0), (batch, i + 2 * (out_h - 1) + 1, j + 2 * (out_w - 1) + 1, channels), (1, 2, 2, 1))
-      for i in range(k)
-      for j in range(k)
-    ]
-    patches = jnp.concatenate(taps, axis=-1)
-    return patches @ kernel.reshape(k * k * channels, self.features) + bias
+    return _patch_conv(x, kernel.reshape(k * k * channels, self.features), k) + bias
 
 
 class PatchConvTranspose(nn.Module):

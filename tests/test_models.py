@@ -111,3 +111,22 @@ def test_dcgan_generator_implementations_share_parameters_and_outputs(shape):
   assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), z))
   (a, _), (b, _) = (m.apply(variables, z, mutable=['batch_stats']) for m in (ref, fast))
   np.testing.assert_allclose(b, a, atol=1e-5)
+
+
+def test_patch_convolution_supports_second_order_gradients_like_lax_conv():
+  # R1 and WGAN-GP differentiate D's input gradient again with respect to D's params: through
+  # PatchConv's custom backward pass this must give lax.conv's second-order gradients.
+  x = jax.random.normal(jax.random.key(0), (4, 14, 14, 1))
+  ref = models.Discriminator(features=(8, 16), conv_impl='xla')
+  fast = models.Discriminator(features=(8, 16), conv_impl='patches')
+  variables = ref.init(jax.random.key(1), x, train=False)
+
+  def penalty_grad(model):
+    def penalty(v):
+      grad_x = jax.grad(lambda x: jnp.sum(model.apply(v, x, train=False)))(x)
+      return jnp.sum(grad_x**2)
+
+    return jax.grad(penalty)(variables)
+
+  for a, b in zip(jax.tree.leaves(penalty_grad(fast)), jax.tree.leaves(penalty_grad(ref)), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
