@@ -56,8 +56,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
-  # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches trained
-  # 1.3-1.4x faster on XLA:CPU. The README's tutorial/default tables were measured with 'xla'.
+  # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; the tutorial's
+  # step ran 1.3-1.5x faster on XLA:CPU with patches. The README's tutorial/default tables used 'xla'.
   c.model.d_conv_impl = 'patches'
   # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose): the DCGAN
   # experiment's whole step ran 2.9x faster on XLA:CPU with 'patches' (batch 64, benchmarks/step_speed.py).
