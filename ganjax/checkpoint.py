@@ -238,6 +238,12 @@ def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | N
     sweep = bool(config.sweep.field)
     if wanted is None:
       wanted = list(range(len(members))) if sweep else [None]
+      missing = [k for k in wanted if sweep and not (pathlib.Path(workdir) / f'member_{k}').is_dir()]
+      if missing:  # a sweep copied or cleaned in part: its logs would not match its checkpoint
+        raise CheckpointError(
+          f'{workdir} is a sweep of {len(members)} members but member_{missing[0]}/ is missing '
+          f'({len(missing)} missing); the checkpoint and the member folders must come together'
+        )
     for member in wanted:
       if sweep and (member is None or not 0 <= member < len(members)):
         raise CheckpointError(
@@ -295,5 +301,7 @@ def warm_start(
   g_state = g_state.replace(params=run.g_state.params, batch_stats=run.g_state.batch_stats)
   if g_state.ema_params:  # the EMA starts from the source's EMA, or from its params when it kept none
     g_state = g_state.replace(ema_params=run.g_state.ema_params or run.g_state.params)
+    if g_state.batch_stats:
+      g_state = g_state.replace(ema_batch_stats=run.g_state.ema_batch_stats or run.g_state.batch_stats)
   d_state = d_state.replace(params=run.d_state.params, batch_stats=run.d_state.batch_stats)
   return g_state, d_state, f'{source_workdir} (step {run.step})'

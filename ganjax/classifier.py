@@ -28,7 +28,7 @@ from ganjax.errors import DataError
 
 WEIGHTS = pathlib.Path(__file__).parent / 'data' / 'mnist_classifier.msgpack'
 RECORD = WEIGHTS.with_suffix('.json')
-NUM_TRAIN = 5000  # first half of the shipped split trains; the rest is held out
+NUM_TRAIN = input_pipeline.CLASSIFIER_HALF  # the first half of the shipped split trains; the rest is held out
 FEATURES = 128
 _SEED, _EPOCHS, _BATCH, _LR = 0, 20, 100, 1e-3
 

@@ -40,11 +40,15 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.data.tfds_download = False  # True lets TFDS download and prepare (needs network)
   c.data.image_shape = (28, 28, 1)
   c.data.limit = 0  # use only the first N images (0 = all); for smoke tests
+  # source='shipped': train G on the classifier's half only (the first 5,000 digits), so the evaluation's
+  # reference (the other 5,000) is data G never saw. False: G trains on all 10,000.
+  c.data.clean_split = False
 
   c.model = ml_collections.ConfigDict()
   c.model.latent_dim = 100
   c.model.g_arch = 'mlp'  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128))
   c.model.g_features = (256, 512, 1024)
+  c.model.g_kernel_size = 5  # model.g_arch='dcgan': kernel of the stride-2 transposed convolutions
   c.model.g_norm = 'none'  # 'none' | 'batch'
   c.model.g_bn_momentum = 0.99
   c.model.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
@@ -185,6 +189,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"model.g_arch='dcgan' needs square images and one g_features entry per resolution below the output "
       f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
     )
+  _check(m.g_kernel_size >= 2, f'model.g_kernel_size must be >= 2, got {m.g_kernel_size}')
   for name in ('d_conv_impl', 'g_conv_impl'):
     _check(m[name] in ('xla', 'patches'), f"model.{name} must be 'xla' or 'patches', got {m[name]!r}")
   _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
@@ -203,6 +208,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     "loss.gp_weight needs train.d_update='joint' (the penalty mixes real and fake images in one D loss)",
   )
   _check(m.d_arch == 'mlp' or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
+  _check(
+    not config.data.clean_split or config.data.source == 'shipped',
+    "data.clean_split splits the shipped MNIST digits; it needs data.source='shipped'",
+  )
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')

@@ -13,21 +13,34 @@ the shipped split. Metrics:
   `classifier_score` (exp of the mean KL between p(y|x) and p(y), as in the
   Inception Score; 10 is the most ten classes allow), `class_share/<digit>`;
 - `pixel_std`: per-pixel standard deviation across samples, averaged over
-  pixels (about 0.39 for real digits, 0.01-0.02 for a collapsed generator).
+  pixels (about 0.39 for real digits, 0.01-0.02 for a collapsed generator);
+- with G's training images (`train_images`), a copy check in the same
+  feature space: `copy_fraction`, the share of samples that sit closer to a
+  training image than 95% of real digits sit to their nearest other training
+  digit (about 0.05 for a generator of new digits, towards 1 for one that
+  replays its training set), and `nn_ratio`, the median of the samples'
+  nearest-training-image distances over the real digits' (see
+  `metrics.copy_stats`).
 
 Standalone:
 
   python -m ganjax.evaluate --workdir runs/mnist_gan [--step 5000] [--num 10000]
   python -m ganjax.evaluate --workdir runs/tutorial_gan --workdir runs/mnist_gan   # comparison table
   python -m ganjax.evaluate --reference   # real vs real (the floor) and uniform noise (the ceiling)
+  python -m ganjax.evaluate --workdir runs/mnist_gan --neighbours nn.png   # samples beside nearest training digits
+
+A sweep's workdir gives one row per member and a mean ± std row.
 """
 
+import pathlib
 import time
 
+import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import classifier, input_pipeline, metrics
+from ganjax import classifier, input_pipeline, metrics, writers
+from ganjax.errors import DataError
 
 MNIST_SHAPE = (28, 28, 1)
 COLUMNS = (
@@ -38,9 +51,12 @@ COLUMNS = (
   'density',
   'coverage',
   'classes_covered',
+  'min_class_share',
   'classifier_score',
   'pixel_std',
+  'copy_fraction',
 )
+COPY_QUANTILE = 0.05  # a sample is a likely copy when closer to a training digit than 95% of real digits are
 
 
 def to_unit(images_u8: np.ndarray) -> np.ndarray:
@@ -53,15 +69,31 @@ def pixel_std(samples: np.ndarray) -> float:
   return float(np.mean(np.std(samples, axis=0)))
 
 
+def is_mnist(config: ml_collections.ConfigDict) -> bool:
+  """Whether a run's data are MNIST digits, the only images the shipped classifier can judge."""
+  d = config.data
+  shape_ok = tuple(d.image_shape) == MNIST_SHAPE
+  return shape_ok and (d.source in ('shipped', 'idx') or (d.source == 'tfds' and d.tfds_name == 'mnist'))
+
+
 class Evaluator:
   """Holds the classifier and the reference features; `__call__(samples)` returns all metrics."""
 
-  def __init__(self, reference: np.ndarray | None = None):
-    """`reference`: real images (N, 28, 28, 1) in [-1, 1]; default the 5,000 held-out digits."""
+  def __init__(self, reference: np.ndarray | None = None, train_images: np.ndarray | None = None):
+    """`reference`: real images (N, 28, 28, 1) in [-1, 1]; default the 5,000 held-out digits.
+
+    `train_images`: the images G trains on, in [-1, 1]; with them the metrics include the copy check.
+    """
     self.params = classifier.load()
     if reference is None:
       reference = to_unit(classifier.split()[1].images)
     self.ref_features, _ = classifier.predict(self.params, reference)
+    self.train_features = self.real_nn = None
+    if train_images is not None:
+      self.train_features, _ = classifier.predict(self.params, train_images)
+      # A real digit's distance to its nearest *other* training digit: what a fresh digit from the same
+      # distribution would show (one image fewer to be near), with no held-out set needed.
+      self.real_nn = metrics.kth_nn_radius(self.train_features, 1)
 
   def __call__(self, samples: np.ndarray) -> dict[str, float]:
     """Metrics of samples (N, 28, 28, 1) in [-1, 1] against the held-out real digits."""
@@ -70,6 +102,10 @@ class Evaluator:
     features, logits = classifier.predict(self.params, samples)
     precision, recall = metrics.precision_recall(self.ref_features, features, k=3)
     density, coverage = metrics.density_coverage(self.ref_features, features, k=5)
+    copies = {}
+    if self.train_features is not None:
+      sample_nn = metrics.nearest(features, self.train_features)[0][:, 0]
+      copies = metrics.copy_stats(sample_nn, self.real_nn, COPY_QUANTILE)
     return {
       'fd': metrics.frechet_distance(features, self.ref_features),
       'kid': metrics.kid(features, self.ref_features),
@@ -79,17 +115,94 @@ class Evaluator:
       'coverage': coverage,
       'pixel_std': pixel_std(samples),
       **metrics.class_stats(logits),
+      **copies,
     }
 
+  def neighbours(self, samples: np.ndarray, train_images: np.ndarray, k: int = 7) -> np.ndarray:
+    """Each sample followed by its k nearest training images (classifier features): (N * (k + 1), 28, 28, 1)."""
+    if self.train_features is None:
+      raise ValueError('neighbours need the Evaluator built with train_images')
+    features, _ = classifier.predict(self.params, samples)
+    _, index = metrics.nearest(features, self.train_features, k)
+    rows = [np.concatenate([samples[i : i + 1], train_images[index[i]]]) for i in range(len(samples))]
+    return np.concatenate(rows)
 
-def format_table(rows: dict[str, dict[str, float]]) -> str:
-  """A plain-text table, one row per name, the COLUMNS as columns."""
+
+def mean_std(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+  """Per metric: (mean, sample std) over runs, e.g. the members of a seed sweep (std 0 for one run)."""
+  keys = [k for k in rows[0] if all(k in r for r in rows)]
+  out = {}
+  for k in keys:
+    values = np.asarray([r[k] for r in rows], np.float64)
+    out[k] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+  return out
+
+
+def _cell(value) -> str:
+  if isinstance(value, tuple):  # (mean, std)
+    return f'{value[0]:.4g} ± {value[1]:.2g}'
+  return f'{value:d}' if isinstance(value, int) else f'{value:.4f}'
+
+
+def format_table(rows: dict[str, dict]) -> str:
+  """A plain-text table, one row per name, the COLUMNS as columns (a value may be a (mean, std) pair)."""
+  columns = [c for c in COLUMNS if any(c in m for m in rows.values())]
+  cells = {name: [_cell(m[c]) if c in m else '-' for c in columns] for name, m in rows.items()}
+  widths = [max(len(c), *(len(v[i]) for v in cells.values())) + 2 for i, c in enumerate(columns)]
   width = max(len(name) for name in rows) + 2
-  lines = [f'{"":{width}}' + ''.join(f'{c:>17}' for c in COLUMNS)]
-  for name, m in rows.items():
-    cells = ''.join(f'{m[c]:>17d}' if c == 'classes_covered' else f'{m[c]:>17.4f}' for c in COLUMNS)
-    lines.append(f'{name:{width}}' + cells)
+  lines = [f'{"":{width}}' + ''.join(f'{c:>{w}}' for c, w in zip(columns, widths, strict=True))]
+  for name, values in cells.items():
+    lines.append(f'{name:{width}}' + ''.join(f'{v:>{w}}' for v, w in zip(values, widths, strict=True)))
   return '\n'.join(lines)
+
+
+def training_images(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The images a run's G trained on, in [-1, 1], for the copy check; DataError when they cannot be loaded."""
+  try:
+    return to_unit(input_pipeline.load(config).images)
+  except DataError as e:
+    raise DataError(f'the copy check needs the images G trained on, and they cannot be loaded: {e}') from e
+
+
+def evaluate_workdir(
+  workdir: str, num: int, step: int | None = None, seed: int = 0, copy_check: bool = True
+) -> dict[str, dict]:
+  """Rows of metrics for one workdir: one per run (per member of a sweep), and a mean ± std row for a sweep."""
+  from ganjax import checkpoint, sampling  # the CLI's imports; the library part needs neither
+  from ganjax.errors import GanjaxError
+
+  runs = checkpoint.restore_members(workdir, step)
+  config = runs[0].config
+  if not is_mnist(config):
+    d = config.data
+    raise GanjaxError(
+      f'{workdir} is not an MNIST run (data.source={d.source!r}, image shape {tuple(d.image_shape)}); '
+      'the evaluator judges 28x28x1 MNIST digits with its MNIST classifier'
+    )
+  evaluator = Evaluator(train_images=training_images(config) if copy_check else None)
+  rows = {}
+  for run in runs:
+    name = workdir if run.member is None else f'{workdir} member {run.member}'
+    t0 = time.perf_counter()
+    samples = sampling.sample(run, num, seed=seed)
+    rows[f'{name} @ {run.step}'] = evaluator(samples)
+    print(f'{name}: {num} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
+  if len(runs) > 1:
+    rows[f'{workdir} mean ± std ({len(runs)} members)'] = mean_std(list(rows.values()))
+  return rows
+
+
+def write_neighbours(workdir: str, path: str, step: int | None = None, num: int = 8, seed: int = 0) -> pathlib.Path:
+  """A PNG of `num` samples (one per row, first column) beside their 7 nearest training digits."""
+  from ganjax import checkpoint, sampling
+
+  run = checkpoint.restore_members(workdir, step)[0]
+  train_images = training_images(run.config)
+  evaluator = Evaluator(train_images=train_images)
+  images = evaluator.neighbours(sampling.sample(run, num, seed=seed), train_images)
+  out = pathlib.Path(path)
+  writers.save_png(writers.image_grid(images, cols=len(images) // num), out)
+  return out
 
 
 def reference_rows(num: int, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -109,27 +222,21 @@ def reference_rows(num: int, seed: int = 0) -> dict[str, dict[str, float]]:
 def main(argv: list[str]) -> None:
   del argv
   logging.set_verbosity(logging.ERROR)
-  from ganjax import checkpoint, sampling  # the CLI's imports; the library part needs neither
   from ganjax.errors import GanjaxError
 
   if not _WORKDIRS.value and not _REFERENCE.value:
     raise app.UsageError('give --workdir DIR (repeatable) and/or --reference')
-  evaluator = Evaluator() if _WORKDIRS.value else None
+  if _NEIGHBOURS.value and len(_WORKDIRS.value) != 1:
+    raise SystemExit('ganjax: error: --neighbours needs exactly one --workdir')
   rows = {}
-  for workdir in _WORKDIRS.value:
-    try:
-      runs = checkpoint.restore_members(workdir, _STEP.value)  # a sweep gives one row per member
-    except GanjaxError as e:
-      raise SystemExit(f'ganjax: error: {e}') from None
-    for run in runs:
-      name = workdir if run.member is None else f'{workdir} member {run.member}'
-      t0 = time.perf_counter()
-      samples = sampling.sample(run, _NUM.value, seed=_SEED.value)
-      try:
-        rows[f'{name} @ {run.step}'] = evaluator(samples)
-      except ValueError as e:  # e.g. a toy 2-D run: its metrics are eval/modes_covered in its metrics.jsonl
-        raise SystemExit(f'ganjax: error: {workdir}: {e}') from None
-      print(f'{name}: {_NUM.value} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
+  try:
+    for workdir in _WORKDIRS.value:
+      rows.update(evaluate_workdir(workdir, _NUM.value, _STEP.value, _SEED.value, _COPY_CHECK.value))
+    if _NEIGHBOURS.value:
+      path = write_neighbours(_WORKDIRS.value[0], _NEIGHBOURS.value, _STEP.value, seed=_SEED.value)
+      print(f'nearest training digits of 8 samples (first column): {path}')
+  except GanjaxError as e:
+    raise SystemExit(f'ganjax: error: {" ".join(str(e).split())}') from None
   if _REFERENCE.value:
     t0 = time.perf_counter()
     rows.update(reference_rows(_NUM.value, _SEED.value))
@@ -144,4 +251,6 @@ if __name__ == '__main__':
   _NUM = flags.DEFINE_integer('num', 10_000, 'Number of generated samples.')
   _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent vectors.')
   _REFERENCE = flags.DEFINE_boolean('reference', False, 'Also print real-vs-real and noise rows.')
+  _COPY_CHECK = flags.DEFINE_boolean('copy_check', True, "Compare samples with G's training images (copy_fraction).")
+  _NEIGHBOURS = flags.DEFINE_string('neighbours', '', 'Write a PNG of samples beside their nearest training digits.')
   app.run(main)

@@ -44,6 +44,24 @@ def kth_nn_radius(x: np.ndarray, k: int) -> np.ndarray:
   return _blocks(lambda rows: _kth_radius_rows(rows, xj, k), x)
 
 
+@functools.partial(jax.jit, static_argnames=('k',))
+def _nearest_rows(rows: jax.Array, points: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+  d = _sq_dists(rows, points)
+  if k == 1:  # argmin: much faster than lax.top_k on XLA:CPU (see _kth_radius_rows)
+    index = jnp.argmin(d, axis=1)[:, None]
+    return jnp.sqrt(jnp.take_along_axis(d, index, axis=1)), index
+  neg, index = jax.lax.top_k(-d, k)
+  return jnp.sqrt(-neg), index
+
+
+def nearest(x: np.ndarray, points: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+  """Distances (N, k) and indices (N, k) of each row of x's k nearest rows of `points`, nearest first."""
+  pj = jnp.asarray(points, jnp.float32)
+  n = len(x)
+  out = [_nearest_rows(jnp.asarray(x[i : i + _BLOCK], jnp.float32), pj, k) for i in range(0, n, _BLOCK)]
+  return np.concatenate([np.asarray(d) for d, _ in out]), np.concatenate([np.asarray(i) for _, i in out])
+
+
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
   """|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2)) of two feature sets."""
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -121,6 +139,25 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
   return density, coverage
 
 
+def copy_stats(sample_nn: np.ndarray, real_nn: np.ndarray, quantile: float = 0.05) -> dict[str, float]:
+  """A memorisation check from nearest-neighbour distances to G's training set.
+
+  `sample_nn`: each sample's distance to its nearest training image;
+  `real_nn`: the same distance for real digits that are not themselves that
+  training image (held-out digits, or each training digit to its nearest
+  other one). `copy_fraction` is the share of samples closer to a training
+  image than all but `quantile` of the real digits are: about `quantile` for
+  a generator that draws new digits, towards 1 for one that replays its
+  training set. `nn_ratio` is the median sample distance over the median real
+  one (about 1 when new, towards 0 when copying).
+  """
+  radius = float(np.quantile(real_nn, quantile))
+  return {
+    'copy_fraction': float(np.mean(sample_nn < radius)),
+    'nn_ratio': float(np.median(sample_nn) / np.median(real_nn)),
+  }
+
+
 def class_stats(logits: np.ndarray, num_classes: int = 10) -> dict[str, float]:
   """Histogram of predicted classes, classes covered (>= 1% of samples) and the classifier score."""
   logp = np.asarray(jax.nn.log_softmax(jnp.asarray(logits, jnp.float32)), np.float64)
@@ -131,6 +168,7 @@ def class_stats(logits: np.ndarray, num_classes: int = 10) -> dict[str, float]:
   return {
     'classes_covered': int(np.sum(hist >= 0.01)),
     'max_class_share': float(hist.max()),
+    'min_class_share': float(hist.min()),
     'classifier_score': float(np.exp(kl.mean())),
     **{f'class_share/{c}': float(hist[c]) for c in range(num_classes)},
   }

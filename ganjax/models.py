@@ -298,6 +298,8 @@ class DCGANGenerator(nn.Module):
       for 28x28 (7x7 -> 14x14 -> 28x28) or (256, 128, 64) for 32x32 (4 -> 8 -> 16 -> 32).
     image_shape: (height, width, channels); square, height 28 or 32 (any size that halves to 4-7).
     bn_momentum: BatchNorm running-average momentum (BN after every layer but the last).
+    kernel_size: of the transposed convolutions: 5 (Radford et al.) or 4 (each output pixel gets
+      the same number of taps, so no checkerboard pattern; 36% less work than 5).
     num_classes: > 0 conditions G on a class label (z times a label embedding).
     conv_impl: 'xla' (lax.conv_transpose) or 'patches' (`PatchConvTranspose`:
       one matmul and padded adds; same numbers, a faster training step on XLA:CPU).
@@ -308,6 +310,7 @@ class DCGANGenerator(nn.Module):
   bn_momentum: float = 0.9
   num_classes: int = 0
   conv_impl: str = 'xla'
+  kernel_size: int = 5
 
   @nn.compact
   def __call__(
@@ -324,14 +327,15 @@ class DCGANGenerator(nn.Module):
     )
     x = bn_relu(x).reshape((z.shape[0], base, base, self.features[0]))
     widths = (*self.features[1:], self.image_shape[-1])
+    k = self.kernel_size
     for i, width in enumerate(widths):
       last = i == len(widths) - 1  # no BN after the output layer, so it keeps its bias
       # Both implementations own 'kernel' (and 'bias') under the same name: checkpoints fit either.
       if self.conv_impl == 'patches':
-        up = PatchConvTranspose(width, 5, use_bias=last, name=f'ConvTranspose_{i}')
+        up = PatchConvTranspose(width, k, use_bias=last, name=f'ConvTranspose_{i}')
       else:
         up = nn.ConvTranspose(
-          width, (5, 5), (2, 2), padding='SAME', use_bias=last, kernel_init=_KERNEL_INIT, name=f'ConvTranspose_{i}'
+          width, (k, k), (2, 2), padding='SAME', use_bias=last, kernel_init=_KERNEL_INIT, name=f'ConvTranspose_{i}'
         )
       x = up(x) if last else bn_relu(up(x))
     return jnp.tanh(x)
@@ -348,6 +352,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       bn_momentum=m.g_bn_momentum,
       num_classes=m.num_classes,
       conv_impl=m.g_conv_impl,
+      kernel_size=m.g_kernel_size,
     )
   else:
     g = Generator(

@@ -164,9 +164,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
   eval_labels = jnp.arange(config.eval.num_samples) % classes if classes else None
   # Classifier metrics need MNIST-shaped images; other datasets get pixel_std only.
-  mnist_like = tuple(config.data.image_shape) == evaluate.MNIST_SHAPE and config.data.source != 'toy'
+  mnist_like = evaluate.is_mnist(config)
   is_toy = config.data.source == 'toy'
-  evaluator = evaluate.Evaluator() if config.eval.every_steps and mnist_like else None
+  # The copy check compares samples with the very images G trains on.
+  evaluator = (
+    evaluate.Evaluator(train_images=evaluate.to_unit(data.images)) if config.eval.every_steps and mnist_like else None
+  )
 
   def prefix(k: int | None) -> str:
     return '' if k is None else f'[member {k}: {config.sweep.field}={config.sweep.choices[k]}] '

@@ -47,6 +47,9 @@ class GState(train_state.TrainState):
 
   batch_stats: Any = flax.core.FrozenDict()
   ema_params: Any = flax.core.FrozenDict()  # train.g_ema_decay > 0: used for samples and evaluation
+  # The EMA generator's own BatchNorm running statistics: the live G's would not match the averaged
+  # weights (samples came out grey and noisy with them). Empty without EMA or without BatchNorm.
+  ema_batch_stats: Any = flax.core.FrozenDict()
 
 
 class DState(train_state.TrainState):
@@ -72,13 +75,15 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   x = jnp.zeros((1, *config.data.image_shape), jnp.float32)
   labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
   g_vars = g_model.init(g_rng, z, train=False, labels=labels)
+  ema = config.train.g_ema_decay > 0
   d_vars = d_model.init(d_rng, x, train=False, labels=labels)
   g_state = GState.create(
     apply_fn=g_model.apply,
     params=g_vars['params'],
     tx=_adam(config, config.opt.g_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
-    ema_params=g_vars['params'] if config.train.g_ema_decay > 0 else flax.core.FrozenDict(),
+    ema_params=g_vars['params'] if ema else flax.core.FrozenDict(),
+    ema_batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()) if ema else flax.core.FrozenDict(),
   )
   d_state = DState.create(
     apply_fn=d_model.apply,
@@ -111,13 +116,14 @@ def generate(
   """Runs G on `z` (and `labels`, for a conditional G); returns (images, new batch_stats).
 
   `params` defaults to G's own, or in inference (`train=False`) to their EMA
-  when the run keeps one.
+  (with the EMA's BatchNorm statistics) when the run keeps one.
   """
+  use_ema = params is None and not train and bool(g_state.ema_params)
   if params is None:
-    params = g_state.ema_params if (g_state.ema_params and not train) else g_state.params
+    params = g_state.ema_params if use_ema else g_state.params
   variables = {'params': params}
   if g_state.batch_stats:
-    variables['batch_stats'] = g_state.batch_stats
+    variables['batch_stats'] = g_state.ema_batch_stats if use_ema else g_state.batch_stats
     if train:
       images, updates = g_state.apply_fn(
         variables, z, train=True, axis_name=axis_name, labels=labels, mutable=['batch_stats']
@@ -342,6 +348,16 @@ def g_phase(
   if g_state.ema_params:
     ema = jax.tree.map(lambda e, p: g_ema_decay * e + (1.0 - g_ema_decay) * p, g_state.ema_params, g_state.params)
     g_state = g_state.replace(ema_params=ema)
+    if g_state.batch_stats:  # advance the EMA generator's running statistics on the same latents
+      _, ema_stats = generate(
+        g_state.replace(batch_stats=g_state.ema_batch_stats),
+        z,
+        params=ema,
+        train=True,
+        axis_name=axis_name,
+        labels=labels,
+      )
+      g_state = g_state.replace(ema_batch_stats=ema_stats)
   metrics = {
     'g_loss': _pmean(g_loss, axis_name),
     'g_grad_norm': optax.tree.norm(g_grads),

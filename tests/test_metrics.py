@@ -56,3 +56,23 @@ def test_class_stats_of_one_class_and_of_all_classes():
   every = np.tile(np.eye(10) * 20, (10, 1))
   stats = metrics.class_stats(every)
   assert stats['classes_covered'] == 10 and stats['classifier_score'] == pytest.approx(10.0, rel=1e-3)
+
+
+def test_nearest_matches_brute_force():
+  x, points = _gaussian(300, 0.0, 1.0, dim=4, seed=7), _gaussian(700, 0.0, 1.0, dim=4, seed=8)
+  d = np.sqrt(((x[:, None] - points[None]) ** 2).sum(-1))
+  for k in (1, 4):
+    dist, index = metrics.nearest(x, points, k)
+    np.testing.assert_array_equal(index, np.argsort(d, axis=1)[:, :k])
+    np.testing.assert_allclose(dist, np.sort(d, axis=1)[:, :k], rtol=1e-4, atol=1e-4)
+
+
+def test_copy_stats_tell_replayed_training_points_from_new_draws():
+  train = _gaussian(2000, 0.0, 1.0, seed=9)
+  real_nn = metrics.kth_nn_radius(train, 1)  # each training point to its nearest other one
+  fresh = _gaussian(2000, 0.0, 1.0, seed=10)  # new draws from the same distribution
+  copies = train[:2000] + 1e-3 * _gaussian(2000, 0.0, 1.0, seed=11)  # replayed training points
+  new = metrics.copy_stats(metrics.nearest(fresh, train)[0][:, 0], real_nn, 0.05)
+  copied = metrics.copy_stats(metrics.nearest(copies, train)[0][:, 0], real_nn, 0.05)
+  assert 0.02 < new['copy_fraction'] < 0.1 and 0.8 < new['nn_ratio'] < 1.25
+  assert copied['copy_fraction'] > 0.99 and copied['nn_ratio'] < 0.05

@@ -1,0 +1,178 @@
+"""Sample quality of the default, the tutorial and the clean split over 3 seeds; the README's quality table.
+
+  python benchmarks/quality.py [--readme] [--out runs/quality] [--skip-training] [--only default ...]
+
+Each experiment trains as one 3-seed sweep (`sweep.field=seed`, one program,
+all cores), then `ganjax.evaluate.evaluate_workdir` scores every member on
+10,000 samples with the shipped MNIST classifier, copy check included. The
+quickstart run is the README's exact command (seed 0, no sweep), timed from
+launch to exit. Prints markdown tables with the command, the machine and the
+seeds beside them; with --readme it replaces the tables between the quality
+markers in README.md. A record of one run on one machine, not a test: XLA:CPU
+results depend on the thread count, so another core count lands elsewhere.
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+START, END = '<!-- quality:start -->', '<!-- quality:end -->'
+SEEDS = (0, 1, 2)
+QUICKSTART = ('--config=experiments/mnist_gan.py',)
+# name: (what it is, the main flags). Every experiment runs as a seed sweep.
+EXPERIMENTS = {
+  'default': ('`mnist_gan.py`, the default', ('--config=experiments/mnist_gan.py',)),
+  'clean_split': (
+    '`mnist_gan.py` with `data.clean_split=True` (G never sees the reference digits)',
+    ('--config=experiments/mnist_gan.py', '--config.data.clean_split=True'),
+  ),
+  'tutorial': ('`tutorial_gan.py`, the tutorial exactly', ('--config=experiments/tutorial_gan.py',)),
+}
+SHOWN = ('fd', 'precision', 'recall', 'coverage', 'classes_covered', 'min_class_share', 'copy_fraction')
+
+
+def _cpu_name() -> str:
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or 'unknown CPU'
+
+
+def machine() -> str:
+  import jax
+
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return (
+    f'{cores} cores ({_cpu_name()}), {jax.default_backend()}, jax {jax.__version__}, Python {platform.python_version()}'
+  )
+
+
+def _run(args: list[str], log: pathlib.Path) -> float:
+  t0 = time.perf_counter()
+  with open(log, 'w') as f:
+    proc = subprocess.run([sys.executable, '-m', 'ganjax.main', *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+  if proc.returncode:
+    raise SystemExit(f'{" ".join(args)} failed (exit {proc.returncode}); see {log}')
+  return time.perf_counter() - t0
+
+
+def sweep_flags(flags: tuple[str, ...], workdir: pathlib.Path) -> list[str]:
+  seeds = '(' + ', '.join(map(str, SEEDS)) + ')'
+  return [*flags, f'--workdir={workdir}', '--config.sweep.field=seed', f'--config.sweep.choices={seeds}']
+
+
+def train(out: pathlib.Path, names: list[str], quickstart: bool) -> dict[str, float]:
+  walls = {}
+  for name in names:
+    workdir = out / name
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(f'training {name} ({len(SEEDS)} seeds in one sweep)', flush=True)
+    walls[name] = _run(sweep_flags(EXPERIMENTS[name][1], workdir), out / f'{name}.log')
+  if quickstart:
+    shutil.rmtree(out / 'quickstart', ignore_errors=True)
+    print('training the quickstart (seed 0, no sweep)', flush=True)
+    walls['quickstart'] = _run([*QUICKSTART, f'--workdir={out / "quickstart"}'], out / 'quickstart.log')
+  return walls
+
+
+def _fmt(metric: str, value) -> str:
+  if isinstance(value, tuple):
+    mean, std = value
+    return f'{mean:.1f} ± {std:.1f}' if metric == 'fd' else f'{mean:.3f} ± {std:.3f}'
+  if metric == 'classes_covered':
+    return f'{value:.0f}'
+  return f'{value:.1f}' if metric == 'fd' else f'{value:.3f}'
+
+
+def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickstart: bool) -> str:
+  import json
+
+  from ganjax import evaluate
+
+  header = '| run | steps | ' + ' | '.join(SHOWN) + ' |'
+  rule = '| --- | ---: |' + ' ---: |' * len(SHOWN)
+  summary, members = [header, rule], [header, rule]
+  for name in names:
+    rows = evaluate.evaluate_workdir(str(out / name), 10_000)
+    step = json.loads((out / name / 'summary.json').read_text())['step']
+    *per_member, mean = rows.values()
+    label = EXPERIMENTS[name][0]
+    summary.append(f'| {label}, seeds {SEEDS} | {step:,} | ' + ' | '.join(_fmt(m, mean[m]) for m in SHOWN) + ' |')
+    for seed, row in zip(SEEDS, per_member, strict=True):
+      members.append(f'| {name}, seed {seed} | {step:,} | ' + ' | '.join(_fmt(m, row[m]) for m in SHOWN) + ' |')
+  floor = evaluate.reference_rows(10_000)['real vs real (2.5k halves)']
+  summary.append(
+    '| real vs real (the floor) | | ' + ' | '.join(_fmt(m, floor.get(m, float('nan'))) for m in SHOWN) + ' |'
+  )
+  lines = [
+    f'Written by `python benchmarks/quality.py --readme` on {datetime.date.today()}: {machine()}. '
+    f'Seeds {SEEDS}, each experiment one seed sweep; 10,000 samples per member; mean ± std over the seeds.',
+    '',
+    *summary,
+    '',
+    'Per seed:',
+    '',
+    *members,
+  ]
+  if quickstart:
+    rows = evaluate.evaluate_workdir(str(out / 'quickstart'), 10_000)
+    (row,) = rows.values()
+    summary_json = json.loads((out / 'quickstart' / 'summary.json').read_text())
+    lines += [
+      '',
+      f'The quickstart command itself (`python -m ganjax.main {" ".join(QUICKSTART)} --workdir=...`, seed 0, '
+      f'no sweep): {walls["quickstart"]:.0f} s from launch to exit, {summary_json["steps_per_s"]:.1f} steps/s; '
+      f'at its last step FD {row["fd"]:.1f}, precision {row["precision"]:.3f}, recall {row["recall"]:.3f}, '
+      f'coverage {row["coverage"]:.3f}, {row["classes_covered"]} classes, the rarest with '
+      f'{100 * row["min_class_share"]:.1f}% of the samples, copy fraction {row["copy_fraction"]:.3f}.',
+    ]
+  walls_text = ', '.join(f'{k} {v:.0f} s' for k, v in walls.items())
+  if walls_text:
+    lines += ['', f'Wall time of each training: {walls_text}.']
+  return '\n'.join(lines)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--out', default='runs/quality', help='folder of the runs')
+  parser.add_argument('--readme', action='store_true', help='write the tables into README.md')
+  parser.add_argument('--skip-training', action='store_true', help='evaluate the runs already in --out')
+  parser.add_argument('--only', nargs='*', choices=list(EXPERIMENTS), help='these experiments only')
+  parser.add_argument('--no-quickstart', action='store_true', help='skip the timed quickstart run')
+  args = parser.parse_args()
+  out = (ROOT / args.out).resolve()
+  out.mkdir(parents=True, exist_ok=True)
+  names = args.only or list(EXPERIMENTS)
+  quickstart = not args.no_quickstart
+  walls = {} if args.skip_training else train(out, names, quickstart)
+  if args.skip_training and quickstart:
+    quickstart = (out / 'quickstart' / 'summary.json').is_file() and (out / 'quickstart.wall').is_file()
+    if quickstart:
+      walls['quickstart'] = float((out / 'quickstart.wall').read_text())
+  if 'quickstart' in walls:
+    (out / 'quickstart.wall').write_text(f'{walls["quickstart"]}\n')
+  text = tables(out, names, walls, quickstart)
+  print(text)
+  if args.readme:
+    readme = ROOT / 'README.md'
+    content = readme.read_text()
+    if START not in content:
+      raise SystemExit(f'README.md has no {START} marker')
+    head, rest = content.split(START)
+    _, tail = rest.split(END)
+    readme.write_text(f'{head}{START}\n{text}\n{END}{tail}')
+    print('README.md updated')
+
+
+if __name__ == '__main__':
+  main()
