@@ -1,4 +1,4 @@
-"""Class-conditional GAN on MNIST labels: the default with a label-embedded G and a projection D.
+"""Class-conditional GAN on MNIST labels: `mnist_mlp_bn.py` with a label-embedded G and a projection D.
 
 G multiplies z by a learned embedding of the class (as the Keras-GAN CGAN
 does); D adds the projection term <embed(y), features(x)> to its logit
@@ -15,6 +15,6 @@ from ganjax.config import sibling
 
 
 def get_config():
-  config = sibling(__file__, 'mnist_gan')
+  config = sibling(__file__, 'mnist_mlp_bn')
   config.model.num_classes = 10
   return config

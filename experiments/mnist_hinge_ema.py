@@ -1,4 +1,4 @@
-"""The default (BatchNorm in G, minibatch std in D) with the hinge loss and an EMA of G for samples.
+"""`mnist_mlp_bn.py` (BatchNorm in G, minibatch std in D) with the hinge loss and an EMA of G for samples.
 
 The EMA (decay 0.999) is what the sample grids and the evaluation use.
 
@@ -10,7 +10,7 @@ from ganjax.config import sibling
 
 
 def get_config():
-  config = sibling(__file__, 'mnist_gan')
+  config = sibling(__file__, 'mnist_mlp_bn')
   config.loss.name = 'hinge'
   config.train.g_ema_decay = 0.999
   return config

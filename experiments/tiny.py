@@ -1,4 +1,4 @@
-"""A tiny variant of the default for tests and smoke runs: small widths, 20 steps.
+"""A tiny variant of `mnist_mlp_bn.py` for tests and smoke runs: small widths, 20 steps.
 
 Trains in seconds on one CPU core; the numbers mean nothing.
 
@@ -10,7 +10,7 @@ from ganjax.config import sibling
 
 
 def get_config():
-  config = sibling(__file__, 'mnist_gan')
+  config = sibling(__file__, 'mnist_mlp_bn')
   config.model.latent_dim = 8
   config.model.g_features = (16, 32)
   config.model.d_features = (4, 8)

@@ -1,6 +1,6 @@
 """Toy benchmark: 8 Gaussians on a ring (radius 2, std 0.02), MLP G and D.
 
-Trained like the default (`mnist_gan.py`): BCE, Adam(2e-4, b1=0.5), two D
+Trained like `mnist_mlp_bn.py` (the MLP fix of the tutorial): BCE, Adam(2e-4, b1=0.5), two D
 updates per step, BatchNorm in G and a minibatch-std feature in D; here G and
 D are MLPs of three 128-unit layers, batch 256. Without BatchNorm and
 minibatch std (`--config.model.g_norm=none --config.model.d_minibatch_std=False`,
@@ -18,7 +18,7 @@ from ganjax.config import sibling
 
 
 def get_config():
-  config = sibling(__file__, 'mnist_gan')
+  config = sibling(__file__, 'mnist_mlp_bn')
   config.data.source = 'toy'
   config.data.toy_name = 'ring8'
   config.data.image_shape = (2,)

@@ -59,6 +59,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_dropout = 0.0
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
+  c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; the tutorial's
   # step ran 1.3-1.5x faster on XLA:CPU with patches. The README's tutorial/default tables used 'xla'.
@@ -161,6 +162,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.num_sample_images > 0, f'train.num_sample_images must be > 0, got {t.num_sample_images}')
   _check(t.d_update in _D_UPDATES, f'train.d_update must be one of {_D_UPDATES}, got {t.d_update!r}')
   _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
+  _check(m.d_norm in _G_NORMS, f'model.d_norm must be one of {_G_NORMS}, got {m.d_norm!r}')
+  _check(m.d_norm == 'none' or m.d_arch != 'mlp', "model.d_norm='batch' needs a conv D (model.d_arch 'conv' or 'dcgan')")
   _check(m.latent_dim > 0, f'model.latent_dim must be > 0, got {m.latent_dim}')
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')

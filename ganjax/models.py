@@ -216,6 +216,8 @@ class Discriminator(nn.Module):
       extra channel before the Dense layer (Karras et al. 2018), so D can see
       a batch of near-identical fakes (False = the tutorial).
     spectral_norm: spectrally normalise every layer's weights (Miyato et al. 2018).
+    norm: 'none' or 'batch': BatchNorm after every convolution but the first (DCGAN's D), with the
+      statistics of the batch at hand in training, so real and fake batches are normalised apart.
     num_classes: > 0 adds the projection term of a class-conditional D.
     conv_impl: 'xla' (lax.conv) or 'patches' (`PatchConv`: strided slices and
       one matmul; same numbers, faster training steps on XLA:CPU).
@@ -228,6 +230,7 @@ class Discriminator(nn.Module):
   input_noise: float = 0.0
   minibatch_std: bool = False
   spectral_norm: bool = False
+  norm: str = 'none'
   num_classes: int = 0
   conv_impl: str = 'xla'
 
@@ -251,7 +254,10 @@ class Discriminator(nn.Module):
         conv = PatchConv(width, k, name=f'Conv_{i}')
       else:
         conv = nn.Conv(width, (k, k), strides=(2, 2), padding='SAME', kernel_init=_KERNEL_INIT, name=f'Conv_{i}')
-      x = nn.leaky_relu(_layer(conv, x, self.spectral_norm, update_stats), self.leaky_slope)
+      x = _layer(conv, x, self.spectral_norm, update_stats)
+      if self.norm == 'batch' and i > 0:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name if train else None)(x)
+      x = nn.leaky_relu(x, self.leaky_slope)
       if self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if self.minibatch_std:
@@ -379,6 +385,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     input_noise=m.d_input_noise,
     minibatch_std=m.d_minibatch_std,
     spectral_norm=m.d_spectral_norm,
+    norm=m.d_norm,
     num_classes=m.num_classes,
     conv_impl=m.d_conv_impl,
   )

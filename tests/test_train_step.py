@@ -102,3 +102,90 @@ def test_batchnorm_statistics_update_in_g_phase_only(tiny_config):
   g_state, d_state = _states(tiny_config)
   g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(0))
   assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)
+
+
+def _adam_by_hand(params, grads_per_step, lr, b1, b2, eps):
+  """Params after plain Adam steps, one per gradient tree, written out (bias-corrected moments)."""
+  m = jax.tree.map(jnp.zeros_like, params)
+  v = jax.tree.map(jnp.zeros_like, params)
+  for t, grads in enumerate(grads_per_step, start=1):
+    m = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, m, grads)
+    v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
+    params = jax.tree.map(
+      lambda p, m, v, t=t: p - lr * (m / (1 - b1**t)) / (jnp.sqrt(v / (1 - b2**t)) + eps), params, m, v
+    )
+  return params
+
+
+def _d_pieces(config, g_state, d_state, batch, rng):
+  """The step's own fakes and D's real and fake losses as functions of D's params."""
+  from ganjax import losses
+
+  d_rng, _ = jax.random.split(rng)
+  z_rng, _, _, gp_rng = jax.random.split(d_rng, 4)
+  z = jax.random.normal(z_rng, (batch.shape[0], config.model.latent_dim))
+  fakes, _ = train_step.generate(g_state, z, train=True)
+
+  def d(params, x):
+    return d_state.apply_fn({'params': params}, x, train=True)
+
+  def real(params):
+    return losses.d_real(d(params, batch), 'bce', 1.0)
+
+  def fake(params):
+    return losses.d_fake(d(params, fakes), 'bce')
+
+  return d, real, fake, fakes, gp_rng
+
+
+def test_separate_is_adam_on_real_then_on_fake_and_joint_is_adam_on_the_mean(tiny_config):
+  o = tiny_config.opt
+  g_state, d_state = _states(tiny_config)
+  batch, rng = _batch(tiny_config), jax.random.key(3)
+  _, real, fake, _, _ = _d_pieces(tiny_config, g_state, d_state, batch, rng)
+  p0 = d_state.params
+  # separate: one Adam step on the real loss, then one on the fake loss at the updated params.
+  p1 = _adam_by_hand(p0, [jax.grad(real)(p0)], o.d_lr, o.b1, o.b2, o.eps)
+  g_real, g_fake = jax.grad(real)(p0), jax.grad(fake)(p1)
+  expected_separate = _adam_by_hand(p0, [g_real, g_fake], o.d_lr, o.b1, o.b2, o.eps)
+  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='separate')
+  # joint: one Adam step on the mean of both losses.
+  g_joint = jax.grad(lambda p: 0.5 * (real(p) + fake(p)))(p0)
+  expected_joint = _adam_by_hand(p0, [g_joint], o.d_lr, o.b1, o.b2, o.eps)
+  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='joint')
+  for got, want in ((d_sep.params, expected_separate), (d_joint.params, expected_joint)):
+    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+      np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('penalty', ['r1', 'gp'])
+def test_penalised_d_gradient_is_loss_gradient_plus_weight_times_penalty_gradient(tiny_config, penalty):
+  from ganjax import losses
+
+  tiny_config.model.d_minibatch_std = False  # the penalties see D one image at a time
+  weight = 3.0
+  g_state, d_state = _states(tiny_config)
+  batch, rng = _batch(tiny_config), jax.random.key(5)
+  d, real, fake, fakes, gp_rng = _d_pieces(tiny_config, g_state, d_state, batch, rng)
+  p0 = d_state.params
+  if penalty == 'r1':
+    pen = lambda p: losses.r1_penalty(lambda x: d(p, x), batch)  # noqa: E731
+  else:
+    pen = lambda p: losses.gradient_penalty(lambda x: d(p, x), batch, fakes, gp_rng)  # noqa: E731
+  # Each piece differentiated on its own, then combined as the step's joint loss 0.5 (real + w pen + fake).
+  g_loss = jax.grad(lambda p: 0.5 * (real(p) + fake(p)))(p0)
+  g_pen = jax.grad(pen)(p0)
+  expected = jax.tree.map(lambda a, b: a + 0.5 * weight * b, g_loss, g_pen)
+  kwargs = {'r1_weight': weight} if penalty == 'r1' else {'gp_weight': weight}
+  _, d_out, metrics = train_step.train_step(g_state, d_state, batch, rng, d_update='joint', **kwargs)
+  o = tiny_config.opt
+  for x, y in zip(
+    jax.tree.leaves(d_out.params),
+    jax.tree.leaves(_adam_by_hand(p0, [expected], o.d_lr, o.b1, o.b2, o.eps)),
+    strict=True,
+  ):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+  # Adam's first step is close to a sign step, so the gradient's size is checked through its norm.
+  norm = np.sqrt(sum(np.sum(np.square(leaf)) for leaf in jax.tree.leaves(expected)))
+  np.testing.assert_allclose(metrics['d_grad_norm'], norm, rtol=1e-5)
+  assert float(metrics['d_penalty']) == pytest.approx(weight * float(pen(p0)), rel=1e-5)
