@@ -10,6 +10,7 @@ import contextlib
 import json
 import pathlib
 import signal
+import sys
 import time
 from typing import Any
 
@@ -233,8 +234,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   last = []
   t_first = None
   step = start_step
+  # On stdout with the log lines: stderr carries errors only (one line each).
   bar = tqdm.tqdm(
-    total=t.num_steps, initial=start_step, unit='step', dynamic_ncols=True, mininterval=1.0, disable=not primary
+    total=t.num_steps,
+    initial=start_step,
+    unit='step',
+    dynamic_ncols=True,
+    mininterval=1.0,
+    disable=not primary,
+    file=sys.stdout,
   )
   try:
     with stop:
