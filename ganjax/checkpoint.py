@@ -9,9 +9,11 @@ it when complete, so a process killed mid-save leaves the previous
 checkpoints intact and the partial one is never listed.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import logging
 import pathlib
 from typing import Any
 
@@ -42,16 +44,29 @@ class Run:
   member: int | None = None  # which member of a sweep; None for a plain run
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+  """Orbax warns on every read-only manager ('Given directory is read only', ...); a restore should be silent."""
+  logger = logging.getLogger('absl')
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
 def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(
-    max_to_keep=max_to_keep,
-    create=not read_only,
-    read_only=read_only,
-    enable_async_checkpointing=not read_only,
-    cleanup_tmp_directories=not read_only,
-  )
-  handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
-  return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
+  with _quiet_absl() if read_only else contextlib.nullcontext():
+    options = ocp.CheckpointManagerOptions(
+      max_to_keep=max_to_keep,
+      create=not read_only,
+      read_only=read_only,
+      enable_async_checkpointing=not read_only,
+      cleanup_tmp_directories=not read_only,
+    )
+    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
 def _steps(manager: ocp.CheckpointManager) -> list[int]:

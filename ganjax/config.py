@@ -163,7 +163,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.d_update in _D_UPDATES, f'train.d_update must be one of {_D_UPDATES}, got {t.d_update!r}')
   _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
   _check(m.d_norm in _G_NORMS, f'model.d_norm must be one of {_G_NORMS}, got {m.d_norm!r}')
-  _check(m.d_norm == 'none' or m.d_arch != 'mlp', "model.d_norm='batch' needs a conv D (model.d_arch 'conv' or 'dcgan')")
+  _check(
+    m.d_norm == 'none' or m.d_arch != 'mlp', "model.d_norm='batch' needs a conv D (model.d_arch 'conv' or 'dcgan')"
+  )
   _check(m.latent_dim > 0, f'model.latent_dim must be > 0, got {m.latent_dim}')
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')

@@ -211,3 +211,13 @@ def test_warm_start_copies_params_and_restarts_the_optimizer(tmp_path, tiny_conf
   tiny_config.model.d_features = (4, 16)
   with pytest.raises(CheckpointError, match='init_from=.* does not fit this model: d/params/Conv_1'):
     train.train_and_evaluate(tiny_config, tmp_path / 'other')
+
+
+def test_restore_is_quiet(tmp_path, tiny_config):
+  tiny_config.train.num_steps = 2
+  tiny_config.eval.every_steps = 0
+  train.train_and_evaluate(tiny_config, tmp_path)
+  code = f'import ganjax; ganjax.restore({str(tmp_path)!r}); print("ok")'
+  proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0 and proc.stdout.strip() == 'ok', proc.stderr[-2000:]
+  assert proc.stderr.strip() == '', proc.stderr[-2000:]
