@@ -78,9 +78,7 @@ def train_all(out: pathlib.Path, budget_s: float, parallel: int, names: list[str
 
 def evaluate_all(out: pathlib.Path, budget_s: float) -> list[dict]:
   import ganjax
-  from ganjax import evaluate, writers
-
-  from ganjax import input_pipeline
+  from ganjax import evaluate, input_pipeline, writers
 
   # Every config trains on all shipped digits: the copy check compares samples with them.
   evaluator = evaluate.Evaluator(train_images=evaluate.to_unit(input_pipeline.load_shipped_mnist().images))

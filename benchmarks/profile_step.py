@@ -64,7 +64,8 @@ def jax_parts(batch: int, windows: int) -> dict[str, float]:
   tx = optax.adam(2e-4, b1=0.5)
   g_opt, d_opt = tx.init(gp), tx.init(dp)
   adam = jax.jit(lambda p, s, g: optax.apply_updates(p, tx.update(g, s, p)[0]))
-  step = jax.jit(train_step.train_step)
+  cfg = train_step.StepConfig.from_config(config)
+  step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r, cfg))
 
   def block(f):
     return lambda: jax.block_until_ready(f())
@@ -77,7 +78,7 @@ def jax_parts(batch: int, windows: int) -> dict[str, float]:
     'D forward+backward (params, input)': _rate(block(lambda: d_bwd_x(dp, x)), windows),
     'Adam update G': _rate(block(lambda: adam(gp, g_opt, gp)), windows),
     'Adam update D': _rate(block(lambda: adam(dp, d_opt, dp)), windows),
-    'whole step': _rate(block(lambda: step(g_state, d_state, x, jax.random.key(3))), windows),
+    'whole step': _rate(block(lambda: step(g_state, d_state, {'image': x}, jax.random.key(3))), windows),
   }
 
 

@@ -94,6 +94,19 @@ def _fmt(metric: str, value) -> str:
   return f'{value:.1f}' if metric == 'fd' else f'{value:.3f}'
 
 
+def grids(out: pathlib.Path, names: list[str]) -> None:
+  """Seed 0's samples of each experiment as docs/quality/<name>.png, and the default's nearest training digits."""
+  import ganjax
+  from ganjax import evaluate, writers
+
+  docs = ROOT / 'docs' / 'quality'
+  for name in names:
+    run = ganjax.restore(out / name, member=0)
+    writers.save_png(writers.image_grid(ganjax.sample(run, 64, seed=0)), docs / f'{name}.png')
+  if 'default' in names:
+    evaluate.write_neighbours(str(out / 'default'), str(docs / 'default_neighbours.png'))
+
+
 def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickstart: bool) -> str:
   import json
 
@@ -162,6 +175,7 @@ def main() -> None:
   if 'quickstart' in walls:
     (out / 'quickstart.wall').write_text(f'{walls["quickstart"]}\n')
   text = tables(out, names, walls, quickstart)
+  grids(out, names)
   print(text)
   if args.readme:
     readme = ROOT / 'README.md'

@@ -13,6 +13,7 @@ import ml_collections
 from ganjax.errors import ConfigError
 
 _D_UPDATES = ('separate', 'joint')
+_SCHEDULES = ('constant', 'linear')
 _G_NORMS = ('none', 'batch')
 _SOURCES = ('shipped', 'idx', 'tfds', 'toy')
 _TOYS = ('ring8', 'grid25')
@@ -59,6 +60,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_dropout = 0.0
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
+  c.model.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
   c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; the tutorial's
@@ -75,6 +77,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.opt.b1 = 0.5
   c.opt.b2 = 0.999
   c.opt.eps = 1e-7  # Keras' Adam epsilon
+  c.opt.schedule = 'constant'  # 'constant' | 'linear': both learning rates decay linearly to 0 at train.num_steps
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
@@ -162,6 +165,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.num_sample_images > 0, f'train.num_sample_images must be > 0, got {t.num_sample_images}')
   _check(t.d_update in _D_UPDATES, f'train.d_update must be one of {_D_UPDATES}, got {t.d_update!r}')
   _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
+  _check(m.d_hidden >= 0, f'model.d_hidden must be >= 0, got {m.d_hidden}')
   _check(m.d_norm in _G_NORMS, f'model.d_norm must be one of {_G_NORMS}, got {m.d_norm!r}')
   _check(
     m.d_norm == 'none' or m.d_arch != 'mlp', "model.d_norm='batch' needs a conv D (model.d_arch 'conv' or 'dcgan')"
@@ -170,6 +174,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
+  _check(o.schedule in _SCHEDULES, f'opt.schedule must be one of {_SCHEDULES}, got {o.schedule!r}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
   _check(config.loss.name in _LOSSES, f'loss.name must be one of {_LOSSES}, got {config.loss.name!r}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')

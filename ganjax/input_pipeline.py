@@ -224,7 +224,7 @@ class DeviceSampler:
   batches have shape (local devices, K, B / devices, ...). With `chunks` > 1
   (several D updates per step, `train.n_critic`) each step takes `chunks`
   consecutive batches: (local devices, [K,] chunks, B / devices, ...). With
-  `labels`, every batch is a tuple (images, labels) in the same layout.
+  `labels`, every batch dict also holds 'label' in the same layout.
   """
 
   def __init__(
@@ -263,12 +263,15 @@ class DeviceSampler:
       indices = indices.reshape(*indices.shape[:-1], self.chunks, self.batch_size)
     return indices
 
-  def batch(self, step: int) -> jax.Array:
-    """The batch for global step `step` (0-based): images as float32 in [-1, 1], toy points as they are."""
+  def batch(self, step: int) -> dict[str, jax.Array]:
+    """The batch for global step `step` (0-based): {'image': float32 in [-1, 1] (toy points as they are)},
+    with 'label' when the sampler holds labels."""
     local = host_slice(self.indices(step), jax.process_index(), jax.process_count())
     idx = device_split(local, self._local)
-    images = self._gather(self.images, idx)
-    return images if self.labels is None else (images, self._gather_labels(self.labels, idx))
+    batch = {'image': self._gather(self.images, idx)}
+    if self.labels is not None:
+      batch['label'] = self._gather_labels(self.labels, idx)
+    return batch
 
 
 def _permutation(rng: jax.Array, epoch: int, n: int) -> jax.Array:

@@ -216,6 +216,8 @@ class Discriminator(nn.Module):
       extra channel before the Dense layer (Karras et al. 2018), so D can see
       a batch of near-identical fakes (False = the tutorial).
     spectral_norm: spectrally normalise every layer's weights (Miyato et al. 2018).
+    hidden: width of a Dense + LeakyReLU layer between the flattened features and the logit (0 = none, the
+      tutorial): without it the head is linear in local features whose receptive field is a few pixels.
     norm: 'none' or 'batch': BatchNorm after every convolution but the first (DCGAN's D), with the
       statistics of the batch at hand in training, so real and fake batches are normalised apart.
     num_classes: > 0 adds the projection term of a class-conditional D.
@@ -231,6 +233,7 @@ class Discriminator(nn.Module):
   minibatch_std: bool = False
   spectral_norm: bool = False
   norm: str = 'none'
+  hidden: int = 0
   num_classes: int = 0
   conv_impl: str = 'xla'
 
@@ -263,6 +266,9 @@ class Discriminator(nn.Module):
     if self.minibatch_std:
       x = _append_minibatch_std(x, axis_name if train else None)
     x = x.reshape((x.shape[0], -1))
+    if self.hidden:
+      dense = nn.Dense(self.hidden, kernel_init=_KERNEL_INIT, name='Hidden')
+      x = nn.leaky_relu(_layer(dense, x, self.spectral_norm, update_stats), self.leaky_slope)
     logits = _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
     if self.num_classes:
       # Projection discriminator (Miyato & Koyama 2018): + <embed(y), features(x)>.
@@ -386,6 +392,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     minibatch_std=m.d_minibatch_std,
     spectral_norm=m.d_spectral_norm,
     norm=m.d_norm,
+    hidden=m.d_hidden,
     num_classes=m.num_classes,
     conv_impl=m.d_conv_impl,
   )

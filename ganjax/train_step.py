@@ -24,8 +24,9 @@ drawn per device (the key folded with the device index): those two options
 match across device counts in distribution only.
 """
 
+import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -40,6 +41,41 @@ from ganjax import losses, models
 Metrics = dict[str, jax.Array]
 
 AXIS = 'batch'  # the pmap axis of the data-parallel step
+Batch = dict[str, jax.Array]  # {'image': (B, H, W, C) [, 'label': (B,)]}; with n_critic > 1 a leading axis
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  """Everything static the step needs, built once from the config (hashable: jit treats it as a constant)."""
+
+  latent_dim: int
+  num_classes: int = 0  # > 0: a conditional GAN
+  d_update: str = 'separate'  # 'separate' (two Adam steps, the tutorial) | 'joint'
+  loss: str = 'bce'  # one of losses.LOSSES
+  n_critic: int = 1  # D updates before the G update, each on its own real batch
+  update_order: str = 'alternating'  # G sees the updated D (the tutorial) | 'simultaneous'
+  real_label: float = 1.0  # BCE target of real images; < 1 is one-sided label smoothing
+  gp_weight: float = 0.0  # WGAN-GP penalty (joint updates only)
+  r1_weight: float = 0.0  # R1 penalty on real images
+  g_ema_decay: float = 0.0  # decay of G's parameter EMA (used when the state keeps one)
+  axis_name: str | None = None  # the pmap axis to average over; None outside pmap
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, axis_name: str | None = None) -> 'StepConfig':
+    t, loss = config.train, config.loss
+    return cls(
+      latent_dim=config.model.latent_dim,
+      num_classes=config.model.num_classes,
+      d_update=t.d_update,
+      loss=loss.name,
+      n_critic=t.n_critic,
+      update_order=t.update_order,
+      real_label=float(loss.real_label),
+      gp_weight=loss.gp_weight,
+      r1_weight=loss.r1_weight,
+      g_ema_decay=t.g_ema_decay,
+      axis_name=axis_name,
+    )
 
 
 class GState(train_state.TrainState):
@@ -58,13 +94,16 @@ class DState(train_state.TrainState):
   batch_stats: Any = flax.core.FrozenDict()
 
 
-def _adam(config: ml_collections.ConfigDict, lr: float) -> optax.GradientTransformation:
+def _adam(config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1) -> optax.GradientTransformation:
+  """Adam at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step` of them per step)."""
+  o = config.opt
+  rate = lr
+  if o.schedule == 'linear':
+    rate = optax.linear_schedule(lr, 0.0, config.train.num_steps * updates_per_step)
   if config.sweep.field in ('opt.g_lr', 'opt.d_lr'):
     # A learning-rate sweep keeps the rate in the optimizer state, so vmapped members differ by data only.
-    return optax.inject_hyperparams(optax.adam)(
-      learning_rate=lr, b1=config.opt.b1, b2=config.opt.b2, eps=config.opt.eps
-    )
-  return optax.adam(lr, b1=config.opt.b1, b2=config.opt.b2, eps=config.opt.eps)
+    return optax.inject_hyperparams(optax.adam)(learning_rate=rate, b1=o.b1, b2=o.b2, eps=o.eps)
+  return optax.adam(rate, b1=o.b1, b2=o.b2, eps=o.eps)
 
 
 def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GState, DState]:
@@ -76,6 +115,8 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
   g_vars = g_model.init(g_rng, z, train=False, labels=labels)
   ema = config.train.g_ema_decay > 0
+  # D makes n_critic Adam updates per step, twice that with separate real and fake updates.
+  d_updates = config.train.n_critic * (2 if config.train.d_update == 'separate' else 1)
   d_vars = d_model.init(d_rng, x, train=False, labels=labels)
   g_state = GState.create(
     apply_fn=g_model.apply,
@@ -88,7 +129,7 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   d_state = DState.create(
     apply_fn=d_model.apply,
     params=d_vars['params'],
-    tx=_adam(config, config.opt.d_lr),
+    tx=_adam(config, config.opt.d_lr, d_updates),
     batch_stats=d_vars.get('batch_stats', flax.core.FrozenDict()),
   )
   return g_state, d_state
@@ -132,12 +173,6 @@ def generate(
   return g_state.apply_fn(variables, z, train=train, axis_name=axis_name, labels=labels), g_state.batch_stats
 
 
-def num_classes(g_state: GState) -> int:
-  """The number of classes of a conditional G (its label embedding's rows); 0 when unconditional."""
-  embed = g_state.params.get('Embed_0')
-  return 0 if embed is None else embed['embedding'].shape[0]
-
-
 def _discriminate(
   d_state: DState,
   params: Any,
@@ -147,7 +182,7 @@ def _discriminate(
   update_stats: bool = False,
   labels: jax.Array | None = None,
 ) -> tuple[jax.Array, Any]:
-  """D's logits and its (spectral-norm) statistics, advanced one power iteration when `update_stats`."""
+  """D's logits and its statistics (spectral-norm estimates, BatchNorm), advanced when `update_stats`."""
   if axis_name is not None:  # a different dropout mask on each device's slice
     rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   drop_rng, noise_rng = jax.random.split(rng)
@@ -171,25 +206,17 @@ def _device_rows(rows: jax.Array, batch_size: int, axis_name: str | None) -> jax
   return jax.lax.dynamic_slice_in_dim(rows, jax.lax.axis_index(axis_name) * batch_size, batch_size)
 
 
-def _latent(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array:
-  """This device's rows of the global latent batch drawn from `key` (`batch_size` rows per device)."""
-  latent_dim = g_state.params['Dense_0']['kernel'].shape[0]  # static under jit
-  z = jax.random.normal(key, (batch_size * _num_devices(axis_name), latent_dim))
-  return _device_rows(z, batch_size, axis_name)
+def draw_fakes_input(key: jax.Array, batch_size: int, cfg: StepConfig) -> tuple[jax.Array, jax.Array | None]:
+  """This device's rows of the global batch of latents (and uniformly drawn classes for a conditional G).
 
-
-def _labels(g_state: GState, key: jax.Array, batch_size: int, axis_name: str | None = None) -> jax.Array | None:
-  """This device's rows of the global batch of uniformly drawn class labels; None for an unconditional G."""
-  classes = num_classes(g_state)
-  if not classes:
-    return None
-  labels = jax.random.randint(key, (batch_size * _num_devices(axis_name),), 0, classes)
-  return _device_rows(labels, batch_size, axis_name)
-
-
-def _images_labels(batch: jax.Array | tuple) -> tuple[jax.Array, jax.Array | None]:
-  """A real batch is images, or (images, labels) for a conditional GAN."""
-  return batch if isinstance(batch, tuple) else (batch, None)
+  Drawn for the whole global batch from `key` and sliced, so the numbers do not depend on the device count.
+  """
+  rows = batch_size * _num_devices(cfg.axis_name)
+  z = _device_rows(jax.random.normal(key, (rows, cfg.latent_dim)), batch_size, cfg.axis_name)
+  if not cfg.num_classes:
+    return z, None
+  labels = jax.random.randint(jax.random.fold_in(key, 1), (rows,), 0, cfg.num_classes)
+  return z, _device_rows(labels, batch_size, cfg.axis_name)
 
 
 def _pmean(tree: Any, axis_name: str | None) -> Any:
@@ -234,132 +261,145 @@ def g_loss_fn(
   return losses.g_loss(logits, loss_name), (logits, new_stats)
 
 
+class _Half(NamedTuple):
+  """One half (real or fake) of a D loss: the loss without penalties, D's logits, D's new statistics."""
+
+  loss: jax.Array
+  logits: jax.Array
+  stats: Any
+
+
+class _DLosses:
+  """D's real and fake losses at given params and statistics, for one D update of one step."""
+
+  def __init__(self, g_state, d_state, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label):
+    z_rng, self.drop_real, self.drop_fake, self.gp_rng = jax.random.split(rng, 4)
+    self.g_state, self.d_state, self.cfg, self.real_label = g_state, d_state, cfg, real_label
+    self.images, self.labels = batch['image'], batch.get('label')
+    # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
+    self.z, self.fake_labels = draw_fakes_input(z_rng, self.images.shape[0], cfg)
+
+  def frozen(self, d_params, stats, rng):
+    """D on the real labels as a function of its input alone, for the penalties."""
+    d = self.d_state.replace(batch_stats=stats)
+    return lambda x: _discriminate(d, d_params, x, rng, self.cfg.axis_name, labels=self.labels)[0]
+
+  def real(self, d_params, stats) -> tuple[jax.Array, tuple[_Half, jax.Array]]:
+    """(loss + R1 penalty, (the real half, the weighted penalty))."""
+    d = self.d_state.replace(batch_stats=stats)
+    logits, new_stats = _discriminate(
+      d, d_params, self.images, self.drop_real, self.cfg.axis_name, True, labels=self.labels
+    )
+    loss = losses.d_real(logits, self.cfg.loss, self.real_label)
+    penalty = 0.0
+    if self.cfg.r1_weight:
+      penalty = self.cfg.r1_weight * losses.r1_penalty(self.frozen(d_params, stats, self.drop_real), self.images)
+    return loss + penalty, (_Half(loss, logits, new_stats), penalty)
+
+  def fake(self, d_params, stats) -> tuple[jax.Array, tuple[_Half, jax.Array]]:
+    """(loss, (the fake half, the fakes))."""
+    d = self.d_state.replace(batch_stats=stats)
+    g = self.g_state
+    loss, (logits, new_stats, fakes) = d_fake_loss_fn(
+      d_params, g.params, g, d, self.z, self.drop_fake, self.cfg.loss, self.cfg.axis_name, self.fake_labels
+    )
+    return loss, (_Half(loss, logits, new_stats), fakes)
+
+
+def _d_separate(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, jax.Array]:
+  """Two Adam steps, as Keras' `train_on_batch` twice: the real batch, then the fakes at the updated params."""
+  axis = d.cfg.axis_name
+  (_, (real, penalty)), grads_real = jax.value_and_grad(d.real, has_aux=True)(d_state.params, d_state.batch_stats)
+  grads_real = _pmean(grads_real, axis)
+  d_state = d_state.apply_gradients(grads=grads_real, batch_stats=real.stats)
+  (_, (fake, _)), grads_fake = jax.value_and_grad(d.fake, has_aux=True)(d_state.params, d_state.batch_stats)
+  grads_fake = _pmean(grads_fake, axis)
+  d_state = d_state.apply_gradients(grads=grads_fake, batch_stats=fake.stats)
+  grads = jax.tree.map(lambda a, b: 0.5 * (a + b), grads_real, grads_fake)
+  return d_state, real, fake, grads, penalty
+
+
+def _d_joint(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, jax.Array]:
+  """One Adam step on half of (real + fake + penalties): the usual sum's direction; Adam ignores the scale."""
+
+  def loss_fn(d_params):
+    total_real, (real, penalty) = d.real(d_params, d_state.batch_stats)
+    loss_fake, (fake, fakes) = d.fake(d_params, d_state.batch_stats)
+    if d.cfg.gp_weight:
+      frozen = d.frozen(d_params, d_state.batch_stats, d.drop_fake)
+      gp = d.cfg.gp_weight * losses.gradient_penalty(frozen, d.images, fakes, d.gp_rng)
+      penalty, total_real = penalty + gp, total_real + gp
+    return 0.5 * (total_real + loss_fake), (real, fake, penalty)
+
+  (_, (real, fake, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_state.params)
+  grads = _pmean(grads, d.cfg.axis_name)
+  d_state = d_state.apply_gradients(grads=grads, batch_stats=fake.stats)
+  return d_state, real, fake, grads, penalty
+
+
+_D_UPDATES = {'separate': _d_separate, 'joint': _d_joint}
+
+
 def d_phase(
-  g_state: GState,
-  d_state: DState,
-  batch: jax.Array,
-  rng: jax.Array,
-  d_update: str,
-  real_label: float | jax.Array,
-  loss_name: str = 'bce',
-  axis_name: str | None = None,
-  gp_weight: float = 0.0,
-  r1_weight: float = 0.0,
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
 ) -> tuple[DState, Metrics]:
   """The discriminator's part of a step: returns the new D state; G is read, never written.
 
-  `gp_weight` (joint updates only) adds the WGAN-GP penalty on interpolates
-  of the real batch and the fakes; `r1_weight` the R1 penalty on the real batch.
+  `real_label` overrides `cfg.real_label` with a traced value (a sweep over it).
   """
-  z_rng, drop_real, drop_fake, gp_rng = jax.random.split(rng, 4)
-  batch, real_labels = _images_labels(batch)
-  # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
-  z = _latent(g_state, z_rng, batch.shape[0], axis_name)
-  fake_labels = _labels(g_state, jax.random.fold_in(z_rng, 1), batch.shape[0], axis_name)
-
-  def frozen_d(d_params, stats, rng):  # D on real labels as a function of its input, for the penalties
-    d = d_state.replace(batch_stats=stats)
-    return lambda x: _discriminate(d, d_params, x, rng, axis_name, labels=real_labels)[0]
-
-  def real_loss(d_params, stats):
-    d = d_state.replace(batch_stats=stats)
-    logits, new_stats = _discriminate(d, d_params, batch, drop_real, axis_name, True, labels=real_labels)
-    loss = losses.d_real(logits, loss_name, real_label)
-    penalty = r1_weight * losses.r1_penalty(frozen_d(d_params, stats, drop_real), batch) if r1_weight else 0.0
-    return loss + penalty, (loss, logits, new_stats, penalty)
-
-  def fake_loss(d_params, stats):
-    d = d_state.replace(batch_stats=stats)
-    loss, (logits, new_stats, fakes) = d_fake_loss_fn(
-      d_params, g_state.params, g_state, d, z, drop_fake, loss_name, axis_name, fake_labels
-    )
-    return loss, (logits, new_stats, fakes)
-
-  if d_update == 'separate':
-    (_, aux), grads_real = jax.value_and_grad(real_loss, has_aux=True)(d_state.params, d_state.batch_stats)
-    loss_real, logits_real, stats, penalty = aux
-    grads_real = _pmean(grads_real, axis_name)
-    d_state = d_state.apply_gradients(grads=grads_real, batch_stats=stats)
-    (loss_fake, (logits_fake, stats, _)), grads_fake = jax.value_and_grad(fake_loss, has_aux=True)(
-      d_state.params, d_state.batch_stats
-    )
-    grads_fake = _pmean(grads_fake, axis_name)
-    d_state = d_state.apply_gradients(grads=grads_fake, batch_stats=stats)
-    d_grads = jax.tree.map(lambda a, b: 0.5 * (a + b), grads_real, grads_fake)
-  elif d_update == 'joint':
-
-    def joint_loss(d_params):
-      # Half of (real + fake + penalties): the usual sum's gradient direction; Adam ignores the scale.
-      total_real, (l_real, lg_real, _, pen) = real_loss(d_params, d_state.batch_stats)
-      l_fake, (lg_fake, stats, fakes) = fake_loss(d_params, d_state.batch_stats)
-      if gp_weight:
-        gp = losses.gradient_penalty(frozen_d(d_params, d_state.batch_stats, drop_fake), batch, fakes, gp_rng)
-        pen = pen + gp_weight * gp
-        total_real = total_real + gp_weight * gp
-      return 0.5 * (total_real + l_fake), (l_real, l_fake, lg_real, lg_fake, stats, pen)
-
-    (_, aux), d_grads = jax.value_and_grad(joint_loss, has_aux=True)(d_state.params)
-    loss_real, loss_fake, logits_real, logits_fake, stats, penalty = aux
-    d_grads = _pmean(d_grads, axis_name)
-    d_state = d_state.apply_gradients(grads=d_grads, batch_stats=stats)
-  else:
-    raise ValueError(f"train.d_update must be 'separate' or 'joint', got {d_update!r}")
-
-  acc_real = losses.accuracy(logits_real, is_real=True)
-  acc_fake = losses.accuracy(logits_fake, is_real=False)
+  if cfg.d_update not in _D_UPDATES:
+    raise ValueError(f'train.d_update must be one of {tuple(_D_UPDATES)}, got {cfg.d_update!r}')
+  d = _DLosses(g_state, d_state, batch, rng, cfg, cfg.real_label if real_label is None else real_label)
+  d_state, real, fake, d_grads, penalty = _D_UPDATES[cfg.d_update](d_state, d)
+  acc_real = losses.accuracy(real.logits, is_real=True)
+  acc_fake = losses.accuracy(fake.logits, is_real=False)
   metrics = {
-    'd_loss': 0.5 * (loss_real + loss_fake),
+    'd_loss': 0.5 * (real.loss + fake.loss),
     'd_acc': 0.5 * (acc_real + acc_fake),
-    'd_loss_real': loss_real,
-    'd_loss_fake': loss_fake,
+    'd_loss_real': real.loss,
+    'd_loss_fake': fake.loss,
     'd_acc_real': acc_real,
     'd_acc_fake': acc_fake,
-    'd_real_prob': jnp.mean(jax.nn.sigmoid(logits_real)),
-    'd_fake_prob': jnp.mean(jax.nn.sigmoid(logits_fake)),
+    'd_real_prob': jnp.mean(jax.nn.sigmoid(real.logits)),
+    'd_fake_prob': jnp.mean(jax.nn.sigmoid(fake.logits)),
   }
-  if gp_weight or r1_weight:
+  if cfg.gp_weight or cfg.r1_weight:
     metrics['d_penalty'] = jnp.asarray(penalty)
-  metrics = _pmean(metrics, axis_name)
+  metrics = _pmean(metrics, cfg.axis_name)
   # Gradients are already averaged across devices, so the norms are global.
   metrics['d_grad_norm'] = optax.tree.norm(d_grads)
   metrics['d_param_norm'] = optax.tree.norm(d_state.params)
   return d_state, metrics
 
 
+def _update_ema(g_state: GState, z: jax.Array, labels: jax.Array | None, cfg: StepConfig) -> GState:
+  """Moves G's parameter EMA towards the new params, and the EMA generator's own BatchNorm statistics."""
+  decay = cfg.g_ema_decay
+  ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, g_state.ema_params, g_state.params)
+  g_state = g_state.replace(ema_params=ema)
+  if g_state.batch_stats:  # advance the EMA generator's running statistics on the same latents
+    with_ema_stats = g_state.replace(batch_stats=g_state.ema_batch_stats)
+    _, ema_stats = generate(with_ema_stats, z, params=ema, train=True, axis_name=cfg.axis_name, labels=labels)
+    g_state = g_state.replace(ema_batch_stats=ema_stats)
+  return g_state
+
+
 def g_phase(
-  g_state: GState,
-  d_state: DState,
-  batch_size: int,
-  rng: jax.Array,
-  loss_name: str = 'bce',
-  axis_name: str | None = None,
-  g_ema_decay: float = 0.0,
+  g_state: GState, d_state: DState, batch_size: int, rng: jax.Array, cfg: StepConfig
 ) -> tuple[GState, Metrics]:
   """The generator's part of a step: returns the new G state; D is read, never written."""
   z_rng, drop_rng = jax.random.split(rng)
-  z = _latent(g_state, z_rng, batch_size, axis_name)
-  labels = _labels(g_state, jax.random.fold_in(z_rng, 1), batch_size, axis_name)
+  z, labels = draw_fakes_input(z_rng, batch_size, cfg)
   # Gradients are taken with respect to G's params only (argnums=0).
   (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng, loss_name, axis_name, labels
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels
   )
-  g_grads = _pmean(g_grads, axis_name)
+  g_grads = _pmean(g_grads, cfg.axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   if g_state.ema_params:
-    ema = jax.tree.map(lambda e, p: g_ema_decay * e + (1.0 - g_ema_decay) * p, g_state.ema_params, g_state.params)
-    g_state = g_state.replace(ema_params=ema)
-    if g_state.batch_stats:  # advance the EMA generator's running statistics on the same latents
-      _, ema_stats = generate(
-        g_state.replace(batch_stats=g_state.ema_batch_stats),
-        z,
-        params=ema,
-        train=True,
-        axis_name=axis_name,
-        labels=labels,
-      )
-      g_state = g_state.replace(ema_batch_stats=ema_stats)
+    g_state = _update_ema(g_state, z, labels, cfg)
   metrics = {
-    'g_loss': _pmean(g_loss, axis_name),
+    'g_loss': _pmean(g_loss, cfg.axis_name),
     'g_grad_norm': optax.tree.norm(g_grads),
     'g_param_norm': optax.tree.norm(g_state.params),
   }
@@ -367,41 +407,20 @@ def g_phase(
 
 
 def train_step(
-  g_state: GState,
-  d_state: DState,
-  batch: jax.Array,
-  rng: jax.Array,
-  *,
-  d_update: str = 'separate',
-  real_label: float | jax.Array = 1.0,
-  loss_name: str = 'bce',
-  axis_name: str | None = None,
-  n_critic: int = 1,
-  update_order: str = 'alternating',
-  gp_weight: float = 0.0,
-  r1_weight: float = 0.0,
-  g_ema_decay: float = 0.0,
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
 ) -> tuple[GState, DState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 
   Args:
     g_state: generator state.
     d_state: discriminator state.
-    batch: real images (B, H, W, C) in [-1, 1]; under pmap, this device's slice.
-      With `n_critic` > 1, (n_critic, B, H, W, C): one batch per D update.
-      For a conditional GAN, a tuple (images, labels) with labels (B,) or (n_critic, B).
+    batch: {'image': real images (B, H, W, C) in [-1, 1]} (under pmap, this
+      device's slice), with 'label' (B,) for a conditional GAN; with
+      `cfg.n_critic` > 1 every entry has a leading axis, one batch per D update.
     rng: key for this step only (the loop derives it with `fold_in(key, step)`),
       the same on every device.
-    d_update: 'separate' (two Adam steps, the tutorial) or 'joint' (one step
-      on the mean of the real and fake losses).
-    real_label: target for real images; < 1 is one-sided label smoothing.
-    loss_name: one of `losses.LOSSES`; 'bce' is the tutorial's.
-    axis_name: the pmap axis to average over; None outside pmap.
-    n_critic: D updates before the G update.
-    update_order: 'alternating' (G's update sees the updated D, the tutorial)
-      or 'simultaneous' (both updates computed from the states at the start).
-    gp_weight, r1_weight: weights of the WGAN-GP and R1 penalties on D.
-    g_ema_decay: decay of G's parameter EMA (used only when the state keeps one).
+    cfg: the static `StepConfig`.
+    real_label: a traced override of `cfg.real_label` (a sweep over it); None uses the config's.
 
   Returns:
     The updated states and a dict of scalar metrics (global-batch values;
@@ -409,27 +428,18 @@ def train_step(
   """
   d_rng, g_rng = jax.random.split(rng)
   d_before = d_state
-  phase = functools.partial(
-    d_phase,
-    d_update=d_update,
-    real_label=real_label,
-    loss_name=loss_name,
-    axis_name=axis_name,
-    gp_weight=gp_weight,
-    r1_weight=r1_weight,
-  )
-  if n_critic == 1:
-    d_state, d_metrics = phase(g_state, d_state, batch, d_rng)
+  if cfg.n_critic == 1:
+    d_state, d_metrics = d_phase(g_state, d_state, batch, d_rng, cfg, real_label)
   else:
     all_metrics = []
-    for i in range(n_critic):  # unrolled: n_critic is small and static
-      d_state, m = phase(g_state, d_state, jax.tree.map(lambda b, i=i: b[i], batch), jax.random.fold_in(d_rng, i))
+    for i in range(cfg.n_critic):  # unrolled: n_critic is small and static
+      one = jax.tree.map(lambda b, i=i: b[i], batch)
+      d_state, m = d_phase(g_state, d_state, one, jax.random.fold_in(d_rng, i), cfg, real_label)
       all_metrics.append(m)
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
-  d_seen = d_state if update_order == 'alternating' else d_before
-  images = _images_labels(batch)[0]
-  batch_size = images.shape[1] if n_critic > 1 else images.shape[0]
-  g_state, g_metrics = g_phase(g_state, d_seen, batch_size, g_rng, loss_name, axis_name, g_ema_decay)
+  d_seen = d_state if cfg.update_order == 'alternating' else d_before
+  batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
+  g_state, g_metrics = g_phase(g_state, d_seen, batch_size, g_rng, cfg)
   return g_state, d_state, {**d_metrics, **g_metrics}
 
 
@@ -437,7 +447,7 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
   """The data-parallel step: `train_step` under `pmap` over the local devices, states donated.
 
   Call it as `step(g_state, d_state, batch, rng)` with states replicated
-  (leading device axis, see `replicate`), `batch` of shape
+  (leading device axis, see `replicate`), every entry of `batch` of shape
   (devices, B / devices, ...) (with `train.n_critic` > 1:
   (devices, n_critic, B / devices, ...)) and `rng` the step's key, the same
   for all devices. With `members=True` (a sweep), states and batch carry a
@@ -445,24 +455,13 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
   `step(g_state, d_state, batch, rngs, real_labels)` with one key and one
   real label per member: the members train side by side.
   """
-  t, loss = config.train, config.loss
-  bound = functools.partial(
-    train_step,
-    d_update=t.d_update,
-    loss_name=loss.name,
-    axis_name=AXIS,
-    n_critic=t.n_critic,
-    update_order=t.update_order,
-    gp_weight=loss.gp_weight,
-    r1_weight=loss.r1_weight,
-    g_ema_decay=t.g_ema_decay,
-  )
+  cfg = StepConfig.from_config(config, axis_name=AXIS)
   if members:
-    one = lambda g, d, batch, rng, real_label: bound(g, d, batch, rng, real_label=real_label)  # noqa: E731
+    one = lambda g, d, batch, rng, real_label: train_step(g, d, batch, rng, cfg, real_label)  # noqa: E731
     step = jax.vmap(one) if config.sweep.mode == 'vmap' else functools.partial(_unrolled, one)
     in_axes = (0, 0, 0, None, None)
   else:
-    step = functools.partial(bound, real_label=loss.real_label)
+    step = functools.partial(train_step, cfg=cfg)
     in_axes = (0, 0, 0, None)
   return jax.pmap(step, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0, 1))
 

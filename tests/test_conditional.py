@@ -17,7 +17,8 @@ def test_the_sampler_hands_each_image_its_own_label():
   images = np.arange(12, dtype=np.uint8).reshape(12, 1, 1, 1)
   labels = np.arange(12) % 3
   sampler = input_pipeline.DeviceSampler(images, 4, jax.random.key(0), labels=labels)
-  got_images, got_labels = sampler.batch(1)
+  batch = sampler.batch(1)
+  got_images, got_labels = batch['image'], batch['label']
   idx = sampler.indices(1)
   np.testing.assert_array_equal(np.asarray(got_labels)[0], labels[idx])
   np.testing.assert_array_equal(np.rint((np.asarray(got_images)[0, :, 0, 0, 0] + 1) * 127.5), images[idx, 0, 0, 0])
@@ -26,13 +27,14 @@ def test_the_sampler_hands_each_image_its_own_label():
 def test_labels_steer_g_and_d_learns_its_class_embedding(tiny_config):
   tiny_config.model.num_classes = 10
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
-  assert train_step.num_classes(g_state) == 10
+  cfg = train_step.StepConfig.from_config(tiny_config)
+  assert cfg.num_classes == 10
   z = jnp.ones((2, tiny_config.model.latent_dim))
   images, _ = train_step.generate(g_state, z, labels=jnp.array([3, 7]))
   assert not np.allclose(images[0], images[1])  # same z, different class
   batch = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
   labels = jnp.arange(16) % 10
-  _, d_out, metrics = train_step.train_step(g_state, d_state, (batch, labels), jax.random.key(2))
+  _, d_out, metrics = train_step.train_step(g_state, d_state, {'image': batch, 'label': labels}, jax.random.key(2), cfg)
   assert not np.allclose(d_out.params['Embed_0']['embedding'], d_state.params['Embed_0']['embedding'])
   assert np.isfinite(float(metrics['d_loss']))
 

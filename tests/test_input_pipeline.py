@@ -98,19 +98,19 @@ def test_sampler_is_deterministic_and_covers_each_epoch():
   images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * 20
   sampler = input_pipeline.DeviceSampler(images, 3, jax.random.key(0))
   assert sampler.steps_per_epoch == 3
-  epoch0 = np.concatenate([np.asarray(sampler.batch(i)).ravel() for i in range(3)])
+  epoch0 = np.concatenate([np.asarray(sampler.batch(i)['image']).ravel() for i in range(3)])
   assert len(set(epoch0.tolist())) == 9  # no repeats within an epoch; one image left over
   again = input_pipeline.DeviceSampler(images, 3, jax.random.key(0))
   # Any step can be asked for directly (as after a resume) and gives the same batch.
-  np.testing.assert_array_equal(again.batch(4), sampler.batch(4))
-  np.testing.assert_array_equal(again.batch(1), sampler.batch(1))
+  np.testing.assert_array_equal(again.batch(4)['image'], sampler.batch(4)['image'])
+  np.testing.assert_array_equal(again.batch(1)['image'], sampler.batch(1)['image'])
   other = input_pipeline.DeviceSampler(images, 3, jax.random.key(1))
-  assert not np.array_equal(other.batch(0), sampler.batch(0))
+  assert not np.array_equal(other.batch(0)['image'], sampler.batch(0)['image'])
 
 
 def test_batches_are_scaled_to_minus_one_one():
   images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
-  batch = np.asarray(input_pipeline.DeviceSampler(images, 2, jax.random.key(0)).batch(0))
+  batch = np.asarray(input_pipeline.DeviceSampler(images, 2, jax.random.key(0)).batch(0)['image'])
   assert sorted(batch.ravel().tolist()) == [-1.0, 1.0]
 
 
@@ -138,4 +138,4 @@ def test_sweep_members_each_follow_their_own_seed():
     alone = input_pipeline.DeviceSampler(images, 3, keys[k])
     for step in (0, 4):
       np.testing.assert_array_equal(stacked.indices(step)[k], alone.indices(step))
-  assert stacked.batch(0).shape == (1, 2, 3, 1, 1, 1)
+  assert stacked.batch(0)['image'].shape == (1, 2, 3, 1, 1, 1)

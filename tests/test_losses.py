@@ -98,7 +98,7 @@ def test_every_loss_trains_through_the_same_step(tiny_config, name):
   tiny_config.loss.name = name
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   step = train_step.make_train_step(tiny_config)
-  batch = jax.random.uniform(jax.random.key(1), (1, 16, 28, 28, 1), minval=-1, maxval=1)  # (devices, B, ...)
+  batch = {'image': jax.random.uniform(jax.random.key(1), (1, 16, 28, 28, 1), minval=-1, maxval=1)}  # (devices, B, ...)
   g0 = jax.tree.map(jnp.copy, g_state.params)
   g_state, d_state = train_step.replicate((g_state, d_state))
   for i in range(3):

@@ -1,6 +1,8 @@
 """Training switches beyond the tutorial, each through the same train step: n_critic, simultaneous
 updates, G's EMA, spectral norm, penalties, the DCGAN architectures."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,20 +19,26 @@ def _trees_equal(a, b) -> bool:
 
 def _batch(config, *lead, seed=0):
   shape = (*lead, config.train.batch_size, *config.data.image_shape)
-  return jax.random.uniform(jax.random.key(100 + seed), shape, minval=-1, maxval=1)
+  return {'image': jax.random.uniform(jax.random.key(100 + seed), shape, minval=-1, maxval=1)}
+
+
+def _cfg(config, **overrides):
+  return dataclasses.replace(train_step.StepConfig.from_config(config), **overrides)
 
 
 def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   batches = _batch(tiny_config, 3)
   rng = jax.random.key(1)
-  _, d_out, metrics = train_step.train_step(g_state, d_state, batches, rng, n_critic=3, d_update='joint')
+  cfg = _cfg(tiny_config, n_critic=3, d_update='joint')
+  _, d_out, metrics = train_step.train_step(g_state, d_state, batches, rng, cfg)
   assert int(d_out.step) == 3
   # The same as three single-critic D phases on the three batches, in order.
   d_rng, _ = jax.random.split(rng)
   d_manual = d_state
   for i in range(3):
-    d_manual, _ = train_step.d_phase(g_state, d_manual, batches[i], jax.random.fold_in(d_rng, i), 'joint', 1.0)
+    one = {'image': batches['image'][i]}
+    d_manual, _ = train_step.d_phase(g_state, d_manual, one, jax.random.fold_in(d_rng, i), cfg)
   assert _trees_equal(d_out.params, d_manual.params)
   assert np.isfinite(float(metrics['d_loss']))
   # The sampler hands each step n_critic consecutive batches of the epoch's order.
@@ -43,10 +51,11 @@ def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
 def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   batch, rng = _batch(tiny_config), jax.random.key(2)
-  g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, update_order='simultaneous')
-  g_alt, d_alt, _ = train_step.train_step(g_state, d_state, batch, rng)
+  cfg = _cfg(tiny_config)
+  g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, update_order='simultaneous'))
+  g_alt, d_alt, _ = train_step.train_step(g_state, d_state, batch, rng, cfg)
   _, g_rng = jax.random.split(rng)
-  g_expected, _ = train_step.g_phase(g_state, d_state, batch.shape[0], g_rng)
+  g_expected, _ = train_step.g_phase(g_state, d_state, batch['image'].shape[0], g_rng, cfg)
   assert _trees_equal(g_sim.params, g_expected.params)
   assert not _trees_equal(g_sim.params, g_alt.params)
   assert _trees_equal(d_sim.params, d_alt.params)  # D's update is the same either way
@@ -56,7 +65,7 @@ def test_g_ema_tracks_the_params_and_serves_samples(tiny_config):
   tiny_config.train.g_ema_decay = 0.9
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   assert _trees_equal(g_state.ema_params, g_state.params)
-  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(3), g_ema_decay=0.9)
+  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(3), _cfg(tiny_config))
   expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, g_state.params, g_out.params)
   for x, y in zip(jax.tree.leaves(g_out.ema_params), jax.tree.leaves(expected), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
@@ -73,7 +82,7 @@ def test_g_ema_tracks_the_params_and_serves_samples(tiny_config):
 def test_spectral_norm_estimates_the_top_singular_value_and_only_d_updates_it(tiny_config):
   tiny_config.model.d_spectral_norm = True
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
-  step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r))
+  step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r, _cfg(tiny_config)))
   for i in range(30):
     g_state, d_state, _ = step(g_state, d_state, _batch(tiny_config, seed=i), jax.random.key(i))
   kernel = np.asarray(d_state.params['Conv_1']['kernel'])
@@ -81,7 +90,7 @@ def test_spectral_norm_estimates_the_top_singular_value_and_only_d_updates_it(ti
   sigma = float(d_state.batch_stats['SpectralNorm_1']['Conv_1/kernel/sigma'])
   assert sigma == pytest.approx(true_sigma, rel=0.05)  # one power iteration per D pass
   # The G phase reads D without writing its statistics.
-  g_after, _ = train_step.g_phase(g_state, d_state, 16, jax.random.key(99))
+  g_after, _ = train_step.g_phase(g_state, d_state, 16, jax.random.key(99), _cfg(tiny_config))
   assert int(g_after.step) == int(g_state.step) + 1
 
 
@@ -96,7 +105,8 @@ def test_dcgan_trains_on_28px_grey_and_32px_colour(tiny_config, shape, g_feature
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   images, _ = train_step.generate(g_state, jnp.zeros((2, tiny_config.model.latent_dim)))
   assert images.shape == (2, *shape)
-  g_out, d_out, metrics = jax.jit(train_step.train_step)(g_state, d_state, _batch(tiny_config), jax.random.key(1))
+  step = jax.jit(train_step.train_step, static_argnums=4)
+  g_out, d_out, metrics = step(g_state, d_state, _batch(tiny_config), jax.random.key(1), _cfg(tiny_config))
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,9 +17,16 @@ def _states(config, seed=0):
 
 
 def _batch(config, seed=0):
-  return jax.random.uniform(
-    jax.random.key(100 + seed), (config.train.batch_size, *config.data.image_shape), minval=-1, maxval=1
-  )
+  shape = (config.train.batch_size, *config.data.image_shape)
+  return {'image': jax.random.uniform(jax.random.key(100 + seed), shape, minval=-1, maxval=1)}
+
+
+def _cfg(config, **overrides):
+  return dataclasses.replace(train_step.StepConfig.from_config(config), **overrides)
+
+
+def _on_one_device(batch):
+  return jax.tree.map(lambda x: x[None], batch)
 
 
 @pytest.mark.parametrize('g_norm', ['none', 'batch'])
@@ -44,12 +53,13 @@ def test_no_gradient_crosses_between_the_networks(tiny_config, g_norm):
 def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_update):
   g_state, d_state = _states(tiny_config)
   batch, rng = _batch(tiny_config), jax.random.key(3)
-  g_out, d_out, _ = train_step.train_step(g_state, d_state, batch, rng, d_update=d_update)
+  cfg = _cfg(tiny_config, d_update=d_update)
+  g_out, d_out, _ = train_step.train_step(g_state, d_state, batch, rng, cfg)
 
   # Recompute the step's two phases one at a time, with the step's own keys.
   d_rng, g_rng = jax.random.split(rng)
-  d_after, _ = train_step.d_phase(g_state, d_state, batch, d_rng, d_update, 1.0)
-  g_after, _ = train_step.g_phase(g_state, d_after, batch.shape[0], g_rng)
+  d_after, _ = train_step.d_phase(g_state, d_state, batch, d_rng, cfg)
+  g_after, _ = train_step.g_phase(g_state, d_after, batch['image'].shape[0], g_rng, cfg)
   # D ends the step exactly as its own update left it: the G update did not touch it.
   assert _trees_equal(d_out.params, d_after.params)
   assert _trees_equal(d_out.opt_state, d_after.opt_state)
@@ -64,8 +74,8 @@ def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_up
 def test_separate_makes_two_adam_steps_and_joint_one(tiny_config):
   g_state, d_state = _states(tiny_config)
   batch, rng = _batch(tiny_config), jax.random.key(3)
-  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='separate')
-  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='joint')
+  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, d_update='separate'))
+  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, d_update='joint'))
   assert not _trees_equal(d_sep.params, d_joint.params)
 
 
@@ -78,7 +88,7 @@ def test_d_loss_falls_on_a_fixed_batch(tiny_config):
   g_state, d_state = train_step.replicate((g_state, d_state))
   losses = []
   for _i in range(30):
-    g_state, d_state, metrics = step(g_state, d_state, batch[None], jax.random.key(7))  # same key: same fakes
+    g_state, d_state, metrics = step(g_state, d_state, _on_one_device(batch), jax.random.key(7))  # same key: same fakes
     losses.append(float(metrics['d_loss'][0]))
   assert losses[-1] < losses[0]
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves((g_state.params, d_state.params)))
@@ -87,7 +97,9 @@ def test_d_loss_falls_on_a_fixed_batch(tiny_config):
 def test_metrics_are_finite_scalars_in_range(tiny_config):
   g_state, d_state = _states(tiny_config)
   g_rep, d_rep = train_step.replicate((g_state, d_state))
-  _, _, m = train_step.make_train_step(tiny_config)(g_rep, d_rep, _batch(tiny_config)[None], jax.random.key(0))
+  _, _, m = train_step.make_train_step(tiny_config)(
+    g_rep, d_rep, _on_one_device(_batch(tiny_config)), jax.random.key(0)
+  )
   m = {k: v[0] for k, v in m.items()}  # one device
   expected = {'d_loss', 'd_acc', 'g_loss', 'd_real_prob', 'd_fake_prob', 'g_grad_norm', 'd_grad_norm'}
   assert expected <= set(m)
@@ -100,7 +112,7 @@ def test_metrics_are_finite_scalars_in_range(tiny_config):
 def test_batchnorm_statistics_update_in_g_phase_only(tiny_config):
   tiny_config.model.g_norm = 'batch'
   g_state, d_state = _states(tiny_config)
-  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(0))
+  g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(0), _cfg(tiny_config))
   assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)
 
 
@@ -121,6 +133,7 @@ def _d_pieces(config, g_state, d_state, batch, rng):
   """The step's own fakes and D's real and fake losses as functions of D's params."""
   from ganjax import losses
 
+  batch = batch['image']
   d_rng, _ = jax.random.split(rng)
   z_rng, _, _, gp_rng = jax.random.split(d_rng, 4)
   z = jax.random.normal(z_rng, (batch.shape[0], config.model.latent_dim))
@@ -148,11 +161,11 @@ def test_separate_is_adam_on_real_then_on_fake_and_joint_is_adam_on_the_mean(tin
   p1 = _adam_by_hand(p0, [jax.grad(real)(p0)], o.d_lr, o.b1, o.b2, o.eps)
   g_real, g_fake = jax.grad(real)(p0), jax.grad(fake)(p1)
   expected_separate = _adam_by_hand(p0, [g_real, g_fake], o.d_lr, o.b1, o.b2, o.eps)
-  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='separate')
+  _, d_sep, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, d_update='separate'))
   # joint: one Adam step on the mean of both losses.
   g_joint = jax.grad(lambda p: 0.5 * (real(p) + fake(p)))(p0)
   expected_joint = _adam_by_hand(p0, [g_joint], o.d_lr, o.b1, o.b2, o.eps)
-  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, d_update='joint')
+  _, d_joint, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, d_update='joint'))
   for got, want in ((d_sep.params, expected_separate), (d_joint.params, expected_joint)):
     for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
       np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
@@ -167,17 +180,17 @@ def test_penalised_d_gradient_is_loss_gradient_plus_weight_times_penalty_gradien
   g_state, d_state = _states(tiny_config)
   batch, rng = _batch(tiny_config), jax.random.key(5)
   d, real, fake, fakes, gp_rng = _d_pieces(tiny_config, g_state, d_state, batch, rng)
-  p0 = d_state.params
+  p0, images = d_state.params, batch['image']
   if penalty == 'r1':
-    pen = lambda p: losses.r1_penalty(lambda x: d(p, x), batch)  # noqa: E731
+    pen = lambda p: losses.r1_penalty(lambda x: d(p, x), images)  # noqa: E731
   else:
-    pen = lambda p: losses.gradient_penalty(lambda x: d(p, x), batch, fakes, gp_rng)  # noqa: E731
+    pen = lambda p: losses.gradient_penalty(lambda x: d(p, x), images, fakes, gp_rng)  # noqa: E731
   # Each piece differentiated on its own, then combined as the step's joint loss 0.5 (real + w pen + fake).
   g_loss = jax.grad(lambda p: 0.5 * (real(p) + fake(p)))(p0)
   g_pen = jax.grad(pen)(p0)
   expected = jax.tree.map(lambda a, b: a + 0.5 * weight * b, g_loss, g_pen)
   kwargs = {'r1_weight': weight} if penalty == 'r1' else {'gp_weight': weight}
-  _, d_out, metrics = train_step.train_step(g_state, d_state, batch, rng, d_update='joint', **kwargs)
+  _, d_out, metrics = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, d_update='joint', **kwargs))
   o = tiny_config.opt
   for x, y in zip(
     jax.tree.leaves(d_out.params),
