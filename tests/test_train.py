@@ -78,3 +78,20 @@ def test_cli_reports_bad_data_in_one_line(tmp_path):
   assert proc.returncode != 0
   assert 'ganjax: error: train.batch_size=16 is larger than the dataset' in proc.stderr
   assert 'Traceback' not in proc.stderr
+
+
+def test_the_default_experiment_trains_and_logs_the_copy_check(tmp_path):
+  from ganjax.config import load_experiment
+  from tests.conftest import EXPERIMENTS
+
+  config = load_experiment(EXPERIMENTS / 'mnist_gan.py')
+  config.train.num_steps, config.train.log_every_steps = 4, 2
+  config.train.sample_every_steps = config.eval.every_steps = 4
+  config.eval.num_samples = 100
+  config.data.limit = 640
+  out = train.train_and_evaluate(config, tmp_path)
+  g = out['g_state']
+  assert g.ema_params and g.ema_batch_stats and int(g.step) == 4 and int(out['d_state'].step) == 4
+  last = [r for r in _records(tmp_path) if 'eval/fd' in r][-1]
+  assert 0 <= last['eval/copy_fraction'] <= 1 and last['eval/nn_ratio'] > 0
+  assert last['eval/classes_covered'] >= 1 and np.isfinite(last['eval/fd'])
