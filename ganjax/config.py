@@ -10,18 +10,22 @@ import pathlib
 
 import ml_collections
 
+from ganjax.choices import (
+  CONV_IMPLS,
+  D_ARCHS,
+  D_UPDATES,
+  G_ARCHS,
+  G_OUTPUTS,
+  LOSSES,
+  NORMS,
+  SCHEDULES,
+  SOURCES,
+  SWEEP_MODES,
+  TOYS,
+  UPDATE_ORDERS,
+)
 from ganjax.errors import ConfigError
 
-_D_UPDATES = ('separate', 'joint')
-_SCHEDULES = ('constant', 'linear')
-_G_NORMS = ('none', 'batch')
-_SOURCES = ('shipped', 'idx', 'tfds', 'toy')
-_TOYS = ('ring8', 'grid25')
-_G_OUTPUTS = ('tanh', 'linear')
-_D_ARCHS = ('conv', 'dcgan', 'mlp')
-_G_ARCHS = ('mlp', 'dcgan')
-_UPDATE_ORDERS = ('alternating', 'simultaneous')
-_LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')  # as ganjax.losses.LOSSES (kept here: no JAX import)
 # Fields a sweep may vary: the seed, or a scalar that the compiled step takes as data.
 SWEEPABLE = ('seed', 'opt.g_lr', 'opt.d_lr', 'loss.real_label')
 
@@ -163,10 +167,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.log_every_steps > 0, f'train.log_every_steps must be > 0, got {t.log_every_steps}')
   _check(t.sample_every_steps >= 0, f'train.sample_every_steps must be >= 0, got {t.sample_every_steps}')
   _check(t.num_sample_images > 0, f'train.num_sample_images must be > 0, got {t.num_sample_images}')
-  _check(t.d_update in _D_UPDATES, f'train.d_update must be one of {_D_UPDATES}, got {t.d_update!r}')
-  _check(m.g_norm in _G_NORMS, f'model.g_norm must be one of {_G_NORMS}, got {m.g_norm!r}')
+  _check(t.d_update in D_UPDATES, f'train.d_update must be one of {D_UPDATES}, got {t.d_update!r}')
+  _check(m.g_norm in NORMS, f'model.g_norm must be one of {NORMS}, got {m.g_norm!r}')
   _check(m.d_hidden >= 0, f'model.d_hidden must be >= 0, got {m.d_hidden}')
-  _check(m.d_norm in _G_NORMS, f'model.d_norm must be one of {_G_NORMS}, got {m.d_norm!r}')
+  _check(m.d_norm in NORMS, f'model.d_norm must be one of {NORMS}, got {m.d_norm!r}')
   _check(
     m.d_norm == 'none' or m.d_arch != 'mlp', "model.d_norm='batch' needs a conv D (model.d_arch 'conv' or 'dcgan')"
   )
@@ -174,24 +178,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
-  _check(o.schedule in _SCHEDULES, f'opt.schedule must be one of {_SCHEDULES}, got {o.schedule!r}')
+  _check(o.schedule in SCHEDULES, f'opt.schedule must be one of {SCHEDULES}, got {o.schedule!r}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
-  _check(config.loss.name in _LOSSES, f'loss.name must be one of {_LOSSES}, got {config.loss.name!r}')
+  _check(config.loss.name in LOSSES, f'loss.name must be one of {LOSSES}, got {config.loss.name!r}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
-  _check(config.data.source in _SOURCES, f'data.source must be one of {_SOURCES}, got {config.data.source!r}')
+  _check(config.data.source in SOURCES, f'data.source must be one of {SOURCES}, got {config.data.source!r}')
   _check(
     config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files"
   )
   shape = tuple(config.data.image_shape)
   if config.data.source == 'toy':
     _check(shape == (2,), f"data.source='toy' needs data.image_shape=(2,), got {shape}")
-    _check(config.data.toy_name in _TOYS, f'data.toy_name must be one of {_TOYS}, got {config.data.toy_name!r}')
+    _check(config.data.toy_name in TOYS, f'data.toy_name must be one of {TOYS}, got {config.data.toy_name!r}')
     _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
   else:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
-  _check(m.g_output in _G_OUTPUTS, f'model.g_output must be one of {_G_OUTPUTS}, got {m.g_output!r}')
-  _check(m.d_arch in _D_ARCHS, f'model.d_arch must be one of {_D_ARCHS}, got {m.d_arch!r}')
-  _check(m.g_arch in _G_ARCHS, f'model.g_arch must be one of {_G_ARCHS}, got {m.g_arch!r}')
+  _check(m.g_output in G_OUTPUTS, f'model.g_output must be one of {G_OUTPUTS}, got {m.g_output!r}')
+  _check(m.d_arch in D_ARCHS, f'model.d_arch must be one of {D_ARCHS}, got {m.d_arch!r}')
+  _check(m.g_arch in G_ARCHS, f'model.g_arch must be one of {G_ARCHS}, got {m.g_arch!r}')
   if m.g_arch == 'dcgan':
     ok = len(shape) == 3 and shape[0] == shape[1] and upsamplings(shape[0]) == len(m.g_features)
     _check(
@@ -201,14 +205,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
   _check(m.g_kernel_size >= 2, f'model.g_kernel_size must be >= 2, got {m.g_kernel_size}')
   for name in ('d_conv_impl', 'g_conv_impl'):
-    _check(m[name] in ('xla', 'patches'), f"model.{name} must be 'xla' or 'patches', got {m[name]!r}")
+    _check(m[name] in CONV_IMPLS, f'model.{name} must be one of {CONV_IMPLS}, got {m[name]!r}')
   _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
   _check(
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
     'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
   )
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
-  orders = _UPDATE_ORDERS
+  orders = UPDATE_ORDERS
   _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
@@ -236,7 +240,7 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
     _check(not values, f'sweep.choices={values} needs sweep.field, one of {SWEEPABLE}')
     return
   _check(field in SWEEPABLE, f'sweep.field must be one of {SWEEPABLE}, got {field!r}')
-  _check(config.sweep.mode in ('vmap', 'unroll'), f"sweep.mode must be 'vmap' or 'unroll', got {config.sweep.mode!r}")
+  _check(config.sweep.mode in SWEEP_MODES, f'sweep.mode must be one of {SWEEP_MODES}, got {config.sweep.mode!r}')
   _check(len(values) >= 1, f'sweep.field={field!r} needs sweep.choices, one value per member')
   for member in members(config):
     validate_member = member.copy_and_resolve_references()

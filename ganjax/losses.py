@@ -18,10 +18,13 @@ al. 2018, on real images).
 """
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from ganjax import choices
 
 
 def bce(logits: jax.Array, label: float | jax.Array) -> jax.Array:
@@ -41,46 +44,61 @@ def g_loss_nonsaturating(fake_logits: jax.Array) -> jax.Array:
   return bce(fake_logits, 1.0)
 
 
-LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')
+def _hinge_real(logits, real_label):
+  return jnp.mean(jax.nn.relu(1.0 - logits))
+
+
+def _lsgan_real(logits, real_label):
+  return 0.5 * jnp.mean((logits - 1.0) ** 2)
+
+
+def _wgan_real(logits, real_label):
+  return -jnp.mean(logits)
+
+
+def _generator_wgan(fake_logits):
+  return -jnp.mean(fake_logits)
+
+
+class Loss(NamedTuple):
+  """One GAN loss: D's loss on real logits (with the real label), on fake logits, and G's loss."""
+
+  d_real: Callable[[jax.Array, float], jax.Array]
+  d_fake: Callable[[jax.Array], jax.Array]
+  g: Callable[[jax.Array], jax.Array]
+
+
+TABLE = {
+  'bce': Loss(bce, lambda lg: bce(lg, 0.0), g_loss_nonsaturating),
+  # log(1 - sigmoid(l)) = -softplus(l) = -BCE(l, 0)
+  'minimax': Loss(bce, lambda lg: bce(lg, 0.0), lambda lg: -bce(lg, 0.0)),
+  'hinge': Loss(_hinge_real, lambda lg: jnp.mean(jax.nn.relu(1.0 + lg)), _generator_wgan),
+  'lsgan': Loss(_lsgan_real, lambda lg: 0.5 * jnp.mean(lg**2), lambda lg: 0.5 * jnp.mean((lg - 1.0) ** 2)),
+  'wgan': Loss(_wgan_real, jnp.mean, _generator_wgan),
+}
+assert tuple(TABLE) == choices.LOSSES, 'losses.TABLE and choices.LOSSES must name the same losses'
+LOSSES = choices.LOSSES
+
+
+def _get(name: str) -> Loss:
+  if name not in TABLE:
+    raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+  return TABLE[name]
 
 
 def d_real(logits: jax.Array, name: str = 'bce', real_label: float = 1.0) -> jax.Array:
   """D's loss on real images for loss `name` (`real_label` smooths 'bce' and 'minimax')."""
-  if name in ('bce', 'minimax'):
-    return bce(logits, real_label)
-  if name == 'hinge':
-    return jnp.mean(jax.nn.relu(1.0 - logits))
-  if name == 'lsgan':
-    return 0.5 * jnp.mean((logits - 1.0) ** 2)
-  if name == 'wgan':
-    return -jnp.mean(logits)
-  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+  return _get(name).d_real(logits, real_label)
 
 
 def d_fake(logits: jax.Array, name: str = 'bce') -> jax.Array:
   """D's loss on generated images for loss `name`."""
-  if name in ('bce', 'minimax'):
-    return bce(logits, 0.0)
-  if name == 'hinge':
-    return jnp.mean(jax.nn.relu(1.0 + logits))
-  if name == 'lsgan':
-    return 0.5 * jnp.mean(logits**2)
-  if name == 'wgan':
-    return jnp.mean(logits)
-  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+  return _get(name).d_fake(logits)
 
 
 def g_loss(fake_logits: jax.Array, name: str = 'bce') -> jax.Array:
   """G's loss on D's output for its samples, for loss `name`."""
-  if name == 'bce':
-    return g_loss_nonsaturating(fake_logits)
-  if name == 'minimax':
-    return -bce(fake_logits, 0.0)  # log(1 - sigmoid(l)) = -softplus(l) = -BCE(l, 0)
-  if name in ('hinge', 'wgan'):
-    return -jnp.mean(fake_logits)
-  if name == 'lsgan':
-    return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
-  raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+  return _get(name).g(fake_logits)
 
 
 def _input_grad_sq_norms(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

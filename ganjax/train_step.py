@@ -36,7 +36,7 @@ import optax
 from flax import jax_utils
 from flax.training import train_state
 
-from ganjax import losses, models
+from ganjax import choices, losses, models
 
 Metrics = dict[str, jax.Array]
 
@@ -338,6 +338,7 @@ def _d_joint(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, j
 
 
 _D_UPDATES = {'separate': _d_separate, 'joint': _d_joint}
+assert tuple(_D_UPDATES) == choices.D_UPDATES, 'train_step._D_UPDATES must implement choices.D_UPDATES'
 
 
 def d_phase(

@@ -1,0 +1,18 @@
+"""The allowed values of the config's string fields, declared once (no JAX import: config validation uses them).
+
+The modules that implement a choice key their tables by these names, and check at import that
+they cover exactly these (e.g. `losses.TABLE`, `train_step._D_UPDATES`).
+"""
+
+LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')
+D_UPDATES = ('separate', 'joint')
+UPDATE_ORDERS = ('alternating', 'simultaneous')
+SCHEDULES = ('constant', 'linear')
+NORMS = ('none', 'batch')
+SOURCES = ('shipped', 'idx', 'tfds', 'toy')
+TOYS = ('ring8', 'grid25')
+G_OUTPUTS = ('tanh', 'linear')
+G_ARCHS = ('mlp', 'dcgan')
+D_ARCHS = ('conv', 'dcgan', 'mlp')
+CONV_IMPLS = ('patches', 'xla')
+SWEEP_MODES = ('vmap', 'unroll')
