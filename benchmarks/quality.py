@@ -162,18 +162,25 @@ def main() -> None:
   parser.add_argument('--skip-training', action='store_true', help='evaluate the runs already in --out')
   parser.add_argument('--only', nargs='*', choices=list(EXPERIMENTS), help='these experiments only')
   parser.add_argument('--no-quickstart', action='store_true', help='skip the timed quickstart run')
+  parser.add_argument(
+    '--quickstart-only', action='store_true', help='train only the timed quickstart (on a quiet machine); tabulate all'
+  )
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
   out.mkdir(parents=True, exist_ok=True)
   names = args.only or list(EXPERIMENTS)
   quickstart = not args.no_quickstart
-  walls = {} if args.skip_training else train(out, names, quickstart)
-  if args.skip_training and quickstart:
+  walls = {}
+  if args.quickstart_only:
+    walls = train(out, [], True)
+  elif not args.skip_training:
+    walls = train(out, names, quickstart)
+  if 'quickstart' in walls:
+    (out / 'quickstart.wall').write_text(f'{walls["quickstart"]}\n')
+  elif quickstart:  # tabulate an earlier timed quickstart, if there is one
     quickstart = (out / 'quickstart' / 'summary.json').is_file() and (out / 'quickstart.wall').is_file()
     if quickstart:
       walls['quickstart'] = float((out / 'quickstart.wall').read_text())
-  if 'quickstart' in walls:
-    (out / 'quickstart.wall').write_text(f'{walls["quickstart"]}\n')
   text = tables(out, names, walls, quickstart)
   grids(out, names)
   print(text)
