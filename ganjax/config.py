@@ -67,11 +67,10 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
   c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
-  # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; the tutorial's
-  # step ran 1.3-1.5x faster on XLA:CPU with patches. The README's tutorial/default tables used 'xla'.
+  # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches are
+  # faster on XLA:CPU (README, Performance).
   c.model.d_conv_impl = 'patches'
-  # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose): the DCGAN
-  # experiment's whole step ran 2.9x faster on XLA:CPU with 'patches' (batch 64, benchmarks/step_speed.py).
+  # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose).
   c.model.g_conv_impl = 'patches'
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
 

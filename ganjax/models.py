@@ -142,10 +142,9 @@ class PatchConv(nn.Module):
   The same function and parameters ('kernel' (k, k, C_in, C_out), 'bias') as
   `nn.Conv(features, (k, k), strides=2, padding='SAME')`. Its backward pass
   is written out (a custom VJP): the same gradients, with the kernel
-  gradient's transpose on the smaller operand. On XLA:CPU at batch 256 its
-  forward-and-backward pass took 11.7 ms (1 -> 64 channels) and 48.9 ms
-  (64 -> 128) against lax.conv's 12.6 and 61.1 (benchmarks/kernels.py), and
-  the tutorial's step ran 1.3-1.5x faster with it (benchmarks/step_speed.py).
+  gradient's transpose on the smaller operand. Faster than lax.conv on
+  XLA:CPU; the measurements are in the README (Performance) and come from
+  benchmarks/kernels.py and benchmarks/step_speed.py.
   """
 
   features: int
@@ -166,9 +165,9 @@ class PatchConvTranspose(nn.Module):
   `nn.ConvTranspose(features, (k, k), strides=2, padding='SAME')`: each input
   pixel's matmul row holds its k * k output taps, and tap (t, u) of input
   (i, j) lands on output (2i + a - t, 2j + a - u), a being lax.conv_transpose's
-  low padding. On XLA:CPU the kernel gradient of lax's version (a convolution
-  with a dilated 7x7 window) took 250 ms of DCGAN's 450 ms step at batch 64;
-  with this one the whole step ran 2.9x faster (benchmarks/step_speed.py).
+  low padding. On XLA:CPU the kernel gradient of lax's version is a
+  convolution with a dilated window that dominated the DCGAN step; the
+  measurements are in the README (Performance, benchmarks/step_speed.py).
   """
 
   features: int

@@ -472,8 +472,7 @@ def _unrolled(step, *stacked):
 
   Same results as vmap. With lax.conv in D (`model.d_conv_impl='xla'`) it
   avoids the grouped convolutions that vmapping a conv over stacked weights
-  becomes on XLA:CPU (measured 2.3x slower there); with the default
-  PatchConv both modes took the same time.
+  becomes, slow on XLA:CPU (README, Sweeps).
   """
   num = jax.tree.leaves(stacked[0])[0].shape[0]
   outs = [step(*pick_member(stacked, k)) for k in range(num)]
