@@ -15,7 +15,7 @@ the values before each update, as Keras' `train_on_batch` reports them.
 
 Data parallelism: `make_train_step` runs the step under `jax.pmap` over the
 local devices with axis name `AXIS`, each device holding a slice of the
-global batch. With `axis_name` set, gradients and metrics are averaged across
+global batch. With `cfg.axis_name` set, gradients and metrics are averaged across
 devices, BatchNorm and the minibatch-std feature use global-batch
 statistics, and the latent noise of the global batch is drawn from the
 step's key and sliced, so the trajectory does not depend on the device count
