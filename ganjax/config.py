@@ -95,9 +95,14 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.train.n_critic = 1  # D updates (each on its own real batch) per G update
   c.train.update_order = 'alternating'  # 'alternating': G sees the updated D (the tutorial) | 'simultaneous'
   c.train.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
-  # True: jax.distributed.initialize() before training (several hosts; the cluster supplies the
-  # coordinator address, process count and index, e.g. on a TPU pod slice or under SLURM).
+  # True: jax.distributed.initialize() before training (several processes or hosts). With the three
+  # cluster fields empty, JAX detects the cluster (TPU pod slices, SLURM, Open MPI); set them for a local
+  # or custom cluster: every process gets the same address and count and its own id.
   c.train.distributed = False
+  c.train.coordinator_address = ''  # host:port of process 0's coordinator, e.g. 'localhost:12355'
+  c.train.num_processes = 0  # 0: detected
+  c.train.process_id = -1  # -1: detected; else 0 .. num_processes - 1
+  c.train.init_timeout_s = 300  # how long to wait for the coordinator and the other processes
   c.train.log_every_steps = 100
   c.train.sample_every_steps = 500
   c.train.num_sample_images = 64  # the fixed latent batch drawn as a square grid
@@ -210,6 +215,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
     'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
   )
+  _validate_cluster(t)
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
   orders = UPDATE_ORDERS
   _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')
@@ -231,6 +237,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
   _validate_sweep(config)
+
+
+def _validate_cluster(t: ml_collections.ConfigDict) -> None:
+  explicit = bool(t.coordinator_address) or t.num_processes != 0 or t.process_id != -1
+  _check(
+    t.distributed or not explicit,
+    'train.coordinator_address, train.num_processes and train.process_id need train.distributed=True',
+  )
+  _check(t.init_timeout_s > 0, f'train.init_timeout_s must be > 0, got {t.init_timeout_s}')
+  if not explicit:
+    return
+  _check(
+    bool(t.coordinator_address) and t.num_processes > 0 and t.process_id >= 0,
+    'a custom cluster needs all of train.coordinator_address, train.num_processes (> 0) and train.process_id '
+    f'(>= 0), got {t.coordinator_address!r}, {t.num_processes}, {t.process_id}',
+  )
+  _check(
+    t.process_id < t.num_processes,
+    f'train.process_id={t.process_id} must be < train.num_processes={t.num_processes} (ids count from 0)',
+  )
 
 
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:

@@ -3,13 +3,16 @@
 Overrides go on the command line, e.g. `--config.train.num_steps=200`.
 """
 
+import socket
 import sys
+import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ganjax import config as config_lib
 from ganjax import train
-from ganjax.errors import GanjaxError
+from ganjax.errors import ConfigError, GanjaxError
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.', required=True)
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
@@ -40,14 +43,49 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  if _CONFIG.value.train.distributed:
-    import jax
-
-    jax.distributed.initialize()  # before any computation; arguments come from the cluster's environment
   try:
+    config_lib.validate(_CONFIG.value)  # before any JAX work, the cluster's included
+    if _CONFIG.value.train.distributed:
+      _initialize_distributed(_CONFIG.value.train)
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except GanjaxError as e:
-    sys.exit(f'ganjax: error: {e}')
+    sys.exit(f'ganjax: error: {" ".join(str(e).split())}')
+
+
+def _wait_for_coordinator(address: str, timeout_s: float) -> None:
+  """Waits until process 0's coordinator accepts connections; ConfigError after `timeout_s`."""
+  host, _, port = address.rpartition(':')
+  if not host or not port.isdigit():
+    raise ConfigError(f"train.coordinator_address must be 'host:port', got {address!r}")
+  deadline = time.monotonic() + timeout_s
+  while True:
+    try:
+      socket.create_connection((host, int(port)), timeout=min(5.0, timeout_s)).close()
+      return
+    except OSError as e:
+      if time.monotonic() >= deadline:
+        raise ConfigError(
+          f'the coordinator at {address} did not answer within train.init_timeout_s={timeout_s} s ({e}); '
+          'is process 0 running?'
+        ) from e
+      time.sleep(0.5)
+
+
+def _initialize_distributed(t) -> None:
+  """jax.distributed.initialize with the config's cluster fields, or JAX's detection when they are empty."""
+  import jax
+
+  kwargs = {'initialization_timeout': t.init_timeout_s}
+  if t.coordinator_address and t.process_id > 0:
+    # JAX's client aborts the process (a C++ fatal error, many lines) when the coordinator never answers.
+    _wait_for_coordinator(t.coordinator_address, t.init_timeout_s)
+  if t.coordinator_address:
+    kwargs.update(coordinator_address=t.coordinator_address, num_processes=t.num_processes, process_id=t.process_id)
+  try:
+    jax.distributed.initialize(**kwargs)  # before any computation
+  except Exception as e:  # JAX raises RuntimeError, ValueError or XlaRuntimeError here
+    where = t.coordinator_address or 'the detected cluster'
+    raise ConfigError(f'could not join {where} within train.init_timeout_s={t.init_timeout_s}: {e}') from e
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
+from jax.experimental import multihost_utils
 
 from ganjax import checkpoint, evaluate, input_pipeline, toy, train_step, writers
 from ganjax import config as config_lib
@@ -46,6 +47,12 @@ def prepare_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
   except OSError as e:
     raise WorkdirError(f'workdir {path} is not writable: {e.strerror or e}') from e
   return path
+
+
+def say(message: str) -> None:
+  """Prints on process 0 only: with several processes, the others print errors only."""
+  if jax.process_index() == 0:
+    print(message)
 
 
 def tutorial_line(step: int, num_steps: int, m: dict[str, float]) -> str:
@@ -99,7 +106,7 @@ def _resume(ckpt: 'checkpoint.Checkpointer | None', config: ml_collections.Confi
     return 0
   if not config.checkpoint.resume:
     moved = ckpt.set_aside()
-    print(f'checkpoint.resume=False: starting fresh; earlier checkpoints moved to {moved}')
+    say(f'checkpoint.resume=False: starting fresh; earlier checkpoints moved to {moved}')
     return 0
   return latest
 
@@ -124,9 +131,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     )
   if config.sweep.field and config.checkpoint.init_from:
     raise ConfigError('checkpoint.init_from (warm start) cannot be combined with a sweep')
-  workdir = prepare_workdir(workdir)
-  # On several hosts, process 0 writes logs, samples and summaries; every process takes part in checkpoints.
+  # On several hosts, process 0 creates the workdir and writes logs, samples and summaries; the others
+  # wait for it here; every process takes part in checkpoints.
   primary = jax.process_index() == 0
+  workdir = prepare_workdir(workdir) if primary else pathlib.Path(workdir)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices('ganjax: workdir ready')
   if primary:
     (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
   t_launch = time.perf_counter()
@@ -182,7 +192,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       host = {name: float(v if k is None else v[k]) for name, v in fetched.items()}
       _check_finite(step, host, prefix(k))
       writer_list[j].scalars(step, host)
-      bar.write(prefix(k) + tutorial_line(step, t.num_steps, host))
+      if primary:
+        bar.write(prefix(k) + tutorial_line(step, t.num_steps, host))
       out.append(host)
     return out
 
@@ -214,10 +225,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   start_step = _resume(ckpt, config)
   if start_step:
     g_state, d_state, _ = ckpt.restore(start_step, g_state, d_state)
-    print(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
+    say(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
   elif config.checkpoint.init_from:
     g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
-    print(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
+    say(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
   writer_list = [writers.RunWriter(run_dir, start_step) if primary else writers.NullWriter() for run_dir in run_dirs]
   # One copy of both states per local device; the step keeps them identical.
   g_rep, d_rep = train_step.replicate((g_state, d_state))
@@ -285,13 +296,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   last_metrics = last if sweep else (last[0] if last else {})
   if stop.signum:
     where = f'checkpoint saved at step {step}' if ckpt else 'checkpoints are off, nothing saved'
-    print(f'stopped by {signal.Signals(stop.signum).name} after step {step}; {where}. Run the same command to resume.')
+    say(f'stopped by {signal.Signals(stop.signum).name} after step {step}; {where}. Run the same command to resume.')
     return {'step': step, 'interrupted': True, 'metrics': last_metrics, **final}
 
   t_end = time.perf_counter()
   steps_done = t.num_steps - start_step
   if not steps_done:
-    print(f'nothing to do: the checkpoint in {workdir} is already at step {t.num_steps}')
+    say(f'nothing to do: the checkpoint in {workdir} is already at step {t.num_steps}')
     return {'step': t.num_steps, 'metrics': last_metrics, **final}
   # Steps/s counts from the end of the first step, so compile time is reported apart.
   rate = (steps_done - 1) / (t_end - t_first) if steps_done > 1 else float('nan')
@@ -310,7 +321,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   if primary:
     (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
   members_note = f' x {len(ids)} members' if sweep else ''
-  print(
+  say(
     f'done: {steps_done} steps{members_note} on {num_devices} device(s) in {summary["wall_s"]:.1f} s, '
     f'{rate:.2f} steps/s after the first step (setup and compilation before it: {summary["first_step_s"]:.1f} s); '
     f'workdir {workdir}'
