@@ -191,14 +191,9 @@ def main() -> None:
   grids(out, names)
   print(text)
   if args.readme:
-    readme = ROOT / 'README.md'
-    content = readme.read_text()
-    if START not in content:
-      raise SystemExit(f'README.md has no {START} marker')
-    head, rest = content.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f'{head}{START}\n{text}\n{END}{tail}')
-    print('README.md updated')
+    from readme_block import write
+
+    write(START, END, text)
 
 
 if __name__ == '__main__':

@@ -119,12 +119,9 @@ def main() -> None:
   text = table(out)
   print(text)
   if args.readme:
-    readme = ROOT / 'README.md'
-    content = readme.read_text()
-    head, rest = content.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f'{head}{START}\n{text}\n{END}{tail}')
-    print('README.md updated')
+    from readme_block import write
+
+    write(START, END, text)
 
 
 if __name__ == '__main__':
