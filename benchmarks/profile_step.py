@@ -146,11 +146,7 @@ def op_profile(config, steps: int) -> tuple[float, list[tuple[float, str, str]]]
   """Milliseconds per step and (ms per step, XLA op, shape and source) of the real train step, slowest first."""
   states = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
-  data = input_pipeline.load(config)
-  labels = data.labels if config.model.num_classes else None
-  sampler = input_pipeline.DeviceSampler(
-    data.images, config.train.batch_size, jax.random.key(1), config.train.n_critic, labels
-  )
+  sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)
   sources = _op_sources(step.lower(*states, batch, key).compile().as_text())
   state = list(states)

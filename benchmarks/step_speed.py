@@ -73,8 +73,7 @@ def bench_step(
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
   g_state, d_state = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
-  data = input_pipeline.load_shipped_mnist()
-  sampler = input_pipeline.DeviceSampler(data.images, batch_size, jax.random.key(1), config.train.n_critic)
+  sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)
 
   t0 = time.perf_counter()

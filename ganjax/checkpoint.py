@@ -25,7 +25,7 @@ import orbax.checkpoint as ocp
 from flax.training import train_state
 
 from ganjax import config as config_lib
-from ganjax import train_step
+from ganjax import members as members_lib
 from ganjax.errors import CheckpointError
 from ganjax.train_step import GState
 
@@ -249,43 +249,42 @@ def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | N
   step, meta, manager, directory = read_meta(workdir, step)
   try:
     config = config_from_meta(meta)
-    members = config_lib.members(config)
-    sweep = bool(config.sweep.field)
-    if wanted is None:
-      wanted = list(range(len(members))) if sweep else [None]
-      missing = [k for k in wanted if sweep and not (pathlib.Path(workdir) / f'member_{k}').is_dir()]
-      if missing:  # a sweep copied or cleaned in part: its logs would not match its checkpoint
-        raise CheckpointError(
-          f'{workdir} is a sweep of {len(members)} members but member_{missing[0]}/ is missing '
-          f'({len(missing)} missing); the checkpoint and the member folders must come together'
-        )
-    for member in wanted:
-      if sweep and (member is None or not 0 <= member < len(members)):
-        raise CheckpointError(
-          f'{workdir} is a sweep of {len(members)} members ({config.sweep.field} = {tuple(config.sweep.choices)}); '
-          f'pick one with member=0..{len(members) - 1}' + ('' if member is None else f', not {member}')
-        )
-      if not sweep and member is not None:
-        raise CheckpointError(f'{workdir} is not a sweep; restore it without member')
-
-    def templates():
-      states = [train_step.create_states(m, jax.random.key(0)) for m in members]
-      return train_step.stack(states) if sweep else states[0]
-
-    g_state, d_state, _ = restore_states(manager, directory, step, *jax.eval_shape(templates))
+    members = members_lib.Members(config, workdir)
+    wanted = _wanted_members(workdir, members, wanted)
+    # Shapes only: the templates' values are never computed.
+    g_state, d_state, _ = restore_states(manager, directory, step, *jax.eval_shape(members.create_states))
   finally:
     manager.close()
-  return [
-    Run(
-      config=members[member or 0],
-      g_state=train_step.pick_member(g_state, member),
-      d_state=train_step.pick_member(d_state, member),
-      step=step,
-      workdir=pathlib.Path(workdir),
-      member=member,
-    )
-    for member in wanted
-  ]
+  runs = []
+  for k in wanted:
+    j = k or 0
+    g, d = members.pick(g_state, j), members.pick(d_state, j)
+    runs.append(Run(config=members[j].config, g_state=g, d_state=d, step=step, workdir=pathlib.Path(workdir), member=k))
+  return runs
+
+
+def _wanted_members(
+  workdir: str | pathlib.Path, members: 'members_lib.Members', wanted: list[int | None] | None
+) -> list[int | None]:
+  """The member indices to restore (all for None), checked against the sweep; CheckpointError otherwise."""
+  sweep, n = members.stacked, len(members)
+  if wanted is None:
+    wanted = [m.index for m in members]
+    missing = [m.index for m in members if sweep and not m.run_dir.is_dir()]
+    if missing:  # a sweep copied or cleaned in part: its logs would not match its checkpoint
+      raise CheckpointError(
+        f'{workdir} is a sweep of {n} members but member_{missing[0]}/ is missing '
+        f'({len(missing)} missing); the checkpoint and the member folders must come together'
+      )
+  for k in wanted:
+    if sweep and (k is None or not 0 <= k < n):
+      raise CheckpointError(
+        f'{workdir} is a sweep of {n} members ({members.field} = {tuple(members.config.sweep.choices)}); '
+        f'pick one with member=0..{n - 1}' + ('' if k is None else f', not {k}')
+      )
+    if not sweep and k is not None:
+      raise CheckpointError(f'{workdir} is not a sweep; restore it without member')
+  return wanted
 
 
 def warm_start(

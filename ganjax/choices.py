@@ -16,3 +16,9 @@ G_ARCHS = ('mlp', 'dcgan')
 D_ARCHS = ('conv', 'dcgan', 'mlp')
 CONV_IMPLS = ('patches', 'xla')
 SWEEP_MODES = ('vmap', 'unroll')
+AUGMENTS = ('color', 'translation', 'cutout')  # DiffAugment transforms, in the order they apply
+
+
+def augment_policy(spec: str) -> tuple[str, ...]:
+  """'translation, cutout' -> ('translation', 'cutout'); '' -> ()."""
+  return tuple(name.strip() for name in spec.split(',') if name.strip())

@@ -11,6 +11,7 @@ import pathlib
 import ml_collections
 
 from ganjax.choices import (
+  AUGMENTS,
   CONV_IMPLS,
   D_ARCHS,
   D_UPDATES,
@@ -23,6 +24,7 @@ from ganjax.choices import (
   SWEEP_MODES,
   TOYS,
   UPDATE_ORDERS,
+  augment_policy,
 )
 from ganjax.errors import ConfigError
 
@@ -63,6 +65,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_leaky_slope = 0.2
   c.model.d_dropout = 0.0
   c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
+  # DiffAugment of every D input, real or fake (augment.py): '' (none) or a comma-separated subset of
+  # 'color,translation,cutout'
+  c.model.d_augment = ''
   c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
   c.model.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
   c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
@@ -73,6 +78,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose).
   c.model.g_conv_impl = 'patches'
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
+  # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
+  # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
+  c.model.latent_categories = 0
 
   c.opt = ml_collections.ConfigDict()
   c.opt.g_lr = 2e-4
@@ -86,6 +94,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
   c.loss.real_label = 1.0  # < 1: one-sided label smoothing
   c.loss.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper); needs train.d_update='joint'
+  # InfoGAN (Chen et al. 2016): > 0 adds a Q head to D that predicts G's latent category from a fake,
+  # and this weight times its cross-entropy to both D's and G's losses (needs model.latent_categories)
+  c.loss.info_weight = 0.0
   c.loss.r1_weight = 0.0  # R1 penalty gamma on real images (Mescheder et al. 2018)
 
   c.train = ml_collections.ConfigDict()
@@ -180,6 +191,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   _check(m.latent_dim > 0, f'model.latent_dim must be > 0, got {m.latent_dim}')
   _check(0 <= m.d_dropout < 1, f'model.d_dropout must be in [0, 1), got {m.d_dropout}')
+  unknown = set(augment_policy(m.d_augment)) - set(AUGMENTS)
+  _check(not unknown, f'model.d_augment: unknown transform(s) {sorted(unknown)}; choose from {AUGMENTS}')
+  _check(not m.d_augment or m.d_arch != 'mlp', 'model.d_augment needs a conv D (model.d_arch conv or dcgan)')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(o.schedule in SCHEDULES, f'opt.schedule must be one of {SCHEDULES}, got {o.schedule!r}')
@@ -211,6 +225,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for name in ('d_conv_impl', 'g_conv_impl'):
     _check(m[name] in CONV_IMPLS, f'model.{name} must be one of {CONV_IMPLS}, got {m[name]!r}')
   _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
+  _check(m.latent_categories >= 0, f'model.latent_categories must be >= 0, got {m.latent_categories}')
+  _check(
+    not (m.num_classes and m.latent_categories),
+    'model.latent_categories and model.num_classes both condition G: set one of them',
+  )
   _check(
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
     'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
@@ -221,6 +240,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
+  _check(loss.info_weight >= 0, f'loss.info_weight must be >= 0, got {loss.info_weight}')
+  _check(
+    not loss.info_weight or (config.model.latent_categories and config.model.d_arch != 'mlp'),
+    'loss.info_weight (InfoGAN) needs model.latent_categories > 0 and a conv D',
+  )
   _check(loss.gp_weight >= 0 and loss.r1_weight >= 0, 'loss.gp_weight and loss.r1_weight must be >= 0')
   _check(
     loss.gp_weight == 0 or t.d_update == 'joint',
@@ -291,6 +315,11 @@ def members(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict
       section[leaf] = value if field == 'seed' else float(value)
     out.append(member)
   return out
+
+
+def g_classes(config: ml_collections.ConfigDict) -> int:
+  """How many values G's label takes: the data's classes (a cGAN), its latent categories, or 0 (neither)."""
+  return config.model.num_classes or config.model.latent_categories
 
 
 def upsamplings(size: int) -> int:

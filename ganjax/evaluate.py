@@ -34,12 +34,13 @@ A sweep's workdir gives one row per member and a mean ± std row.
 
 import pathlib
 import time
+from collections.abc import Callable
 
 import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import classifier, input_pipeline, metrics, writers
+from ganjax import classifier, input_pipeline, metrics, toy, writers
 from ganjax.errors import DataError
 
 MNIST_SHAPE = (28, 28, 1)
@@ -74,6 +75,19 @@ def is_mnist(config: ml_collections.ConfigDict) -> bool:
   d = config.data
   shape_ok = tuple(d.image_shape) == MNIST_SHAPE
   return shape_ok and (d.source in ('shipped', 'idx') or (d.source == 'tfds' and d.tfds_name == 'mnist'))
+
+
+def make_scorer(config: ml_collections.ConfigDict, train_images_u8: np.ndarray) -> Callable[[np.ndarray], dict]:
+  """What a run's periodic evaluation measures on a batch of samples.
+
+  MNIST digits: the classifier metrics, with the copy check against `train_images_u8` (the images
+  G trains on); toy 2-D data: the mode statistics; any other images: their pixel std alone.
+  """
+  if config.data.source == 'toy':
+    return lambda samples: toy.mode_stats(samples, config.data.toy_name)
+  if is_mnist(config):
+    return Evaluator(train_images=to_unit(train_images_u8))
+  return lambda samples: {'pixel_std': pixel_std(samples)}
 
 
 class Evaluator:

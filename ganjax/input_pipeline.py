@@ -29,7 +29,7 @@ import numpy as np
 from flax import jax_utils
 
 from ganjax import toy
-from ganjax.errors import DataError
+from ganjax.errors import ConfigError, DataError
 
 SHIPPED_DIR = pathlib.Path(__file__).parent / 'data' / 'mnist'
 
@@ -276,3 +276,15 @@ class DeviceSampler:
 
 def _permutation(rng: jax.Array, epoch: int, n: int) -> jax.Array:
   return jax.random.permutation(jax.random.fold_in(rng, epoch), n)
+
+
+def make_sampler(config: ml_collections.ConfigDict, data: Dataset, rng: jax.Array) -> DeviceSampler:
+  """The run's sampler: global batch `train.batch_size`, `train.n_critic` batches per step, labels for a cGAN.
+
+  `rng`: the data stream's key, or the members' keys stacked (a sweep).
+  """
+  classes = config.model.num_classes
+  if classes and (data.labels is None or data.labels.min() < 0 or data.labels.max() >= classes):
+    raise ConfigError(f'model.num_classes={classes} needs labels in [0, {classes}) in the data ({data.name})')
+  t = config.train
+  return DeviceSampler(data.images, t.batch_size, rng, t.n_critic, data.labels if classes else None)

@@ -118,3 +118,8 @@ def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array, fa
 def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
   """R1: half the mean squared norm of D's gradient at real images (multiplied by gamma = loss.r1_weight)."""
   return 0.5 * jnp.mean(_input_grad_sq_norms(d_fn, real))
+
+
+def info_loss(q_logits: jax.Array, categories: jax.Array) -> jax.Array:
+  """InfoGAN's term: the mean cross-entropy of D's Q head (B, K) on the latent categories (B,) G drew from."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(q_logits, categories))

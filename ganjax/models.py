@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax.config import upsamplings
+from ganjax import augment
+from ganjax.choices import augment_policy
+from ganjax.config import g_classes, upsamplings
 
 # Keras' default kernel initialiser (flax defaults to LeCun-normal).
 _KERNEL_INIT = nn.initializers.xavier_uniform()
@@ -211,6 +213,8 @@ class Discriminator(nn.Module):
     dropout: rate of dropout after each LeakyReLU (0 = the tutorial).
     input_noise: std of Gaussian noise added to every input image in training
       ("instance noise"; 0 = the tutorial).
+    augment: DiffAugment transforms (`augment.POLICIES`) applied to every input image in training,
+      real or fake, before the instance noise (() = none, the tutorial).
     minibatch_std: append the batch's mean feature standard deviation as one
       extra channel before the Dense layer (Karras et al. 2018), so D can see
       a batch of near-identical fakes (False = the tutorial).
@@ -220,6 +224,8 @@ class Discriminator(nn.Module):
     norm: 'none' or 'batch': BatchNorm after every convolution but the first (DCGAN's D), with the
       statistics of the batch at hand in training, so real and fake batches are normalised apart.
     num_classes: > 0 adds the projection term of a class-conditional D.
+    q_classes: > 0 adds InfoGAN's Q head: logits over G's latent categories from the features the
+      logit sees, sown as 'intermediates'/'q_logits'.
     conv_impl: 'xla' (lax.conv) or 'patches' (`PatchConv`: strided slices and
       one matmul; same numbers, faster training steps on XLA:CPU).
   """
@@ -229,11 +235,13 @@ class Discriminator(nn.Module):
   leaky_slope: float = 0.2
   dropout: float = 0.0
   input_noise: float = 0.0
+  augment: Sequence[str] = ()
   minibatch_std: bool = False
   spectral_norm: bool = False
   norm: str = 'none'
   hidden: int = 0
   num_classes: int = 0
+  q_classes: int = 0
   conv_impl: str = 'xla'
 
   @nn.compact
@@ -247,6 +255,8 @@ class Discriminator(nn.Module):
   ) -> jax.Array:
     """`axis_name`: the pmap axis of the minibatch-std feature; `update_stats`: advance spectral-norm
     estimates; `labels`: the classes of a conditional (projection) D."""
+    if train and self.augment:
+      x = augment.diff_augment(x, self.make_rng('augment'), self.augment)
     if train and self.input_noise > 0:
       x = x + self.input_noise * jax.random.normal(self.make_rng('noise'), x.shape, x.dtype)
     k = self.kernel_size
@@ -269,6 +279,8 @@ class Discriminator(nn.Module):
       dense = nn.Dense(self.hidden, kernel_init=_KERNEL_INIT, name='Hidden')
       x = nn.leaky_relu(_layer(dense, x, self.spectral_norm, update_stats), self.leaky_slope)
     logits = _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
+    if self.q_classes:  # read by applying with mutable=['intermediates'] (train_step._discriminate)
+      self.sow('intermediates', 'q_logits', nn.Dense(self.q_classes, kernel_init=_KERNEL_INIT, name='Q')(x))
     if self.num_classes:
       # Projection discriminator (Miyato & Koyama 2018): + <embed(y), features(x)>.
       logits = logits + jnp.sum(nn.Embed(self.num_classes, x.shape[-1])(labels) * x, axis=-1)
@@ -361,7 +373,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       features=tuple(m.g_features),
       image_shape=shape,
       bn_momentum=m.g_bn_momentum,
-      num_classes=m.num_classes,
+      num_classes=g_classes(config),
       conv_impl=m.g_conv_impl,
       kernel_size=m.g_kernel_size,
     )
@@ -373,7 +385,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       bn_momentum=m.g_bn_momentum,
       leaky_slope=m.g_leaky_slope,
       output=m.g_output,
-      num_classes=m.num_classes,
+      num_classes=g_classes(config),
     )
   if m.d_arch == 'mlp':
     return g, MLPDiscriminator(
@@ -388,11 +400,13 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     leaky_slope=m.d_leaky_slope,
     dropout=m.d_dropout,
     input_noise=m.d_input_noise,
+    augment=augment_policy(m.d_augment),
     minibatch_std=m.d_minibatch_std,
     spectral_norm=m.d_spectral_norm,
     norm=m.d_norm,
     hidden=m.d_hidden,
     num_classes=m.num_classes,
+    q_classes=m.latent_categories if config.loss.info_weight else 0,
     conv_impl=m.d_conv_impl,
   )
   return g, d

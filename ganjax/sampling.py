@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganjax import config as config_lib
 from ganjax import train_step
 from ganjax.checkpoint import Run
 
@@ -31,9 +32,9 @@ def sample(
   """
   if num_samples <= 0:
     raise ValueError(f'num_samples must be > 0, got {num_samples}')
-  classes = run.config.model.num_classes
+  classes = config_lib.g_classes(run.config)
   if labels is not None and not classes:
-    raise ValueError('labels given, but this generator is not conditional (model.num_classes=0)')
+    raise ValueError('labels given, but this generator is not conditional (model.num_classes=0, latent_categories=0)')
   if classes:
     labels = np.arange(num_samples) % classes if labels is None else np.broadcast_to(labels, (num_samples,))
     labels = np.asarray(labels, np.int32)
@@ -55,7 +56,7 @@ def sample(
 
 def class_grid(run: Run, per_class: int = 10, seed: int = 0) -> np.ndarray:
   """A conditional generator's samples ordered class by class: (C * per_class, H, W, C) for a grid of C rows."""
-  classes = run.config.model.num_classes
+  classes = config_lib.g_classes(run.config)
   if not classes:
-    raise ValueError('class_grid needs a conditional generator (model.num_classes > 0)')
+    raise ValueError('class_grid needs a generator that takes labels (model.num_classes or latent_categories > 0)')
   return sample(run, classes * per_class, seed=seed, labels=np.repeat(np.arange(classes), per_class))

@@ -37,6 +37,7 @@ from flax import jax_utils
 from flax.training import train_state
 
 from ganjax import choices, losses, models
+from ganjax import config as config_lib
 
 Metrics = dict[str, jax.Array]
 
@@ -49,7 +50,7 @@ class StepConfig:
   """Everything static the step needs, built once from the config (hashable: jit treats it as a constant)."""
 
   latent_dim: int
-  num_classes: int = 0  # > 0: a conditional GAN
+  num_classes: int = 0  # > 0: G takes a label, drawn uniformly for fakes (a cGAN's class or a latent category)
   d_update: str = 'separate'  # 'separate' (two Adam steps, the tutorial) | 'joint'
   loss: str = 'bce'  # one of losses.LOSSES
   n_critic: int = 1  # D updates before the G update, each on its own real batch
@@ -58,6 +59,7 @@ class StepConfig:
   gp_weight: float = 0.0  # WGAN-GP penalty (joint updates only)
   r1_weight: float = 0.0  # R1 penalty on real images
   g_ema_decay: float = 0.0  # decay of G's parameter EMA (used when the state keeps one)
+  info_weight: float = 0.0  # InfoGAN: weight of the cross-entropy of D's Q head on the fakes' latent categories
   axis_name: str | None = None  # the pmap axis to average over; None outside pmap
 
   @classmethod
@@ -65,7 +67,7 @@ class StepConfig:
     t, loss = config.train, config.loss
     return cls(
       latent_dim=config.model.latent_dim,
-      num_classes=config.model.num_classes,
+      num_classes=config_lib.g_classes(config),
       d_update=t.d_update,
       loss=loss.name,
       n_critic=t.n_critic,
@@ -74,6 +76,7 @@ class StepConfig:
       gp_weight=loss.gp_weight,
       r1_weight=loss.r1_weight,
       g_ema_decay=t.g_ema_decay,
+      info_weight=loss.info_weight,
       axis_name=axis_name,
     )
 
@@ -94,25 +97,34 @@ class DState(train_state.TrainState):
   batch_stats: Any = flax.core.FrozenDict()
 
 
-def _adam(config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1) -> optax.GradientTransformation:
-  """Adam at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step` of them per step)."""
+def _adam(
+  config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1, inject_lr: bool = False
+) -> optax.GradientTransformation:
+  """Adam at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step` of them per step).
+
+  `inject_lr` keeps the rate in the optimizer state (`optax.inject_hyperparams`).
+  """
   o = config.opt
-  rate = lr
-  if o.schedule == 'linear':
-    rate = optax.linear_schedule(lr, 0.0, config.train.num_steps * updates_per_step)
-  if config.sweep.field in ('opt.g_lr', 'opt.d_lr'):
-    # A learning-rate sweep keeps the rate in the optimizer state, so vmapped members differ by data only.
-    return optax.inject_hyperparams(optax.adam)(learning_rate=rate, b1=o.b1, b2=o.b2, eps=o.eps)
+  decay = optax.linear_schedule(1.0, 0.0, config.train.num_steps * updates_per_step)
+  if inject_lr:
+    # The rate must be a plain number in the state (an injected schedule would be the first member's for all);
+    # the decay is a separate factor.
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=o.b1, b2=o.b2, eps=o.eps)
+    return optax.chain(adam, optax.scale_by_schedule(decay)) if o.schedule == 'linear' else adam
+  rate = optax.linear_schedule(lr, 0.0, config.train.num_steps * updates_per_step) if o.schedule == 'linear' else lr
   return optax.adam(rate, b1=o.b1, b2=o.b2, eps=o.eps)
 
 
-def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GState, DState]:
-  """Initialises G and D params and their Adam states from `rng`."""
+def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: bool = False) -> tuple[GState, DState]:
+  """Initialises G and D params and their Adam states from `rng`.
+
+  `inject_lr`: the learning rate lives in the optimizer state (a learning-rate sweep, `members.py`).
+  """
   g_model, d_model = models.build_models(config)
   g_rng, d_rng = jax.random.split(rng)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
   x = jnp.zeros((1, *config.data.image_shape), jnp.float32)
-  labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
+  labels = jnp.zeros((1,), jnp.int32) if config_lib.g_classes(config) else None
   g_vars = g_model.init(g_rng, z, train=False, labels=labels)
   ema = config.train.g_ema_decay > 0
   # D makes n_critic Adam updates per step, twice that with separate real and fake updates.
@@ -121,7 +133,7 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   g_state = GState.create(
     apply_fn=g_model.apply,
     params=g_vars['params'],
-    tx=_adam(config, config.opt.g_lr),
+    tx=_adam(config, config.opt.g_lr, inject_lr=inject_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
     ema_params=g_vars['params'] if ema else flax.core.FrozenDict(),
     ema_batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()) if ema else flax.core.FrozenDict(),
@@ -129,7 +141,7 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array) -> tuple[GS
   d_state = DState.create(
     apply_fn=d_model.apply,
     params=d_vars['params'],
-    tx=_adam(config, config.opt.d_lr, d_updates),
+    tx=_adam(config, config.opt.d_lr, d_updates, inject_lr),
     batch_stats=d_vars.get('batch_stats', flax.core.FrozenDict()),
   )
   return g_state, d_state
@@ -181,18 +193,31 @@ def _discriminate(
   axis_name: str | None = None,
   update_stats: bool = False,
   labels: jax.Array | None = None,
-) -> tuple[jax.Array, Any]:
-  """D's logits and its statistics (spectral-norm estimates, BatchNorm), advanced when `update_stats`."""
+  info: bool = False,
+) -> tuple[jax.Array, Any] | tuple[jax.Array, Any, jax.Array]:
+  """D's logits and its statistics (spectral-norm estimates, BatchNorm), advanced when `update_stats`.
+
+  With `info`, also the logits of D's Q head over the latent categories (InfoGAN).
+  """
   if axis_name is not None:  # a different dropout mask on each device's slice
     rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   drop_rng, noise_rng = jax.random.split(rng)
-  rngs = {'dropout': drop_rng, 'noise': noise_rng}
+  # Folded rather than a third split, so that runs without augmentation keep their random streams.
+  rngs = {'dropout': drop_rng, 'noise': noise_rng, 'augment': jax.random.fold_in(noise_rng, 1)}
   kwargs = {'train': True, 'axis_name': axis_name, 'labels': labels, 'rngs': rngs}
-  if not d_state.batch_stats:
-    return d_state.apply_fn({'params': params}, images, **kwargs), d_state.batch_stats
-  variables = {'params': params, 'batch_stats': d_state.batch_stats}
-  logits, updates = d_state.apply_fn(variables, images, update_stats=update_stats, mutable=['batch_stats'], **kwargs)
-  return logits, updates['batch_stats']
+  variables = {'params': params}
+  mutable = ['intermediates'] if info else []
+  if d_state.batch_stats:
+    variables['batch_stats'] = d_state.batch_stats
+    kwargs['update_stats'] = update_stats
+    mutable.append('batch_stats')
+  if not mutable:
+    return d_state.apply_fn(variables, images, **kwargs), d_state.batch_stats
+  logits, updates = d_state.apply_fn(variables, images, mutable=mutable, **kwargs)
+  stats = updates['batch_stats'] if d_state.batch_stats else d_state.batch_stats
+  if info:
+    return logits, stats, updates['intermediates']['q_logits'][0]
+  return logits, stats
 
 
 def _num_devices(axis_name: str | None) -> int:
@@ -233,15 +258,23 @@ def d_fake_loss_fn(
   loss_name: str = 'bce',
   axis_name: str | None = None,
   labels: jax.Array | None = None,
+  info_weight: float = 0.0,
 ):
   """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G.
 
-  Returns (loss, (logits, D's new statistics, the fakes)).
+  With `info_weight`, plus that weight times the cross-entropy of D's Q head on the fakes' categories
+  `labels` (InfoGAN: Q learns to tell G's latent categories apart).
+  Returns (loss, (logits, D's new statistics, the fakes, the loss without the InfoGAN term)).
   """
   fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
   fakes = jax.lax.stop_gradient(fakes)
-  logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True, labels=labels)
-  return losses.d_fake(logits, loss_name), (logits, stats, fakes)
+  if not info_weight:
+    logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True, labels=labels)
+    loss = losses.d_fake(logits, loss_name)
+    return loss, (logits, stats, fakes, loss)
+  logits, stats, q = _discriminate(d_state, d_params, fakes, rng, axis_name, True, labels, info=True)
+  loss = losses.d_fake(logits, loss_name)
+  return loss + info_weight * losses.info_loss(q, labels), (logits, stats, fakes, loss)
 
 
 def g_loss_fn(
@@ -254,11 +287,23 @@ def g_loss_fn(
   loss_name: str = 'bce',
   axis_name: str | None = None,
   labels: jax.Array | None = None,
+  info_weight: float = 0.0,
 ):
-  """G's loss through D, whose params are constants here (Keras' trainable=False)."""
+  """G's loss through D, whose params are constants here (Keras' trainable=False).
+
+  With `info_weight`, plus that weight times the cross-entropy of D's (frozen) Q head on the
+  categories `labels` G drew from: G makes its categories tell apart (InfoGAN's mutual-information bound).
+  Returns (loss, (logits, G's new BatchNorm statistics, the loss without the InfoGAN term, that term's CE)).
+  """
   images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
-  logits, _ = _discriminate(d_state, jax.lax.stop_gradient(d_params), images, rng, axis_name, labels=labels)
-  return losses.g_loss(logits, loss_name), (logits, new_stats)
+  frozen = jax.lax.stop_gradient(d_params)
+  if not info_weight:
+    logits, _ = _discriminate(d_state, frozen, images, rng, axis_name, labels=labels)
+    loss = losses.g_loss(logits, loss_name)
+    return loss, (logits, new_stats, loss, jnp.zeros(()))
+  logits, _, q = _discriminate(d_state, frozen, images, rng, axis_name, labels=labels, info=True)
+  loss, info = losses.g_loss(logits, loss_name), losses.info_loss(q, labels)
+  return loss + info_weight * info, (logits, new_stats, loss, info)
 
 
 class _Half(NamedTuple):
@@ -300,10 +345,11 @@ class _DLosses:
     """(loss, (the fake half, the fakes))."""
     d = self.d_state.replace(batch_stats=stats)
     g = self.g_state
-    loss, (logits, new_stats, fakes) = d_fake_loss_fn(
-      d_params, g.params, g, d, self.z, self.drop_fake, self.cfg.loss, self.cfg.axis_name, self.fake_labels
+    c = self.cfg
+    loss, (logits, new_stats, fakes, gan_loss) = d_fake_loss_fn(
+      d_params, g.params, g, d, self.z, self.drop_fake, c.loss, c.axis_name, self.fake_labels, c.info_weight
     )
-    return loss, (_Half(loss, logits, new_stats), fakes)
+    return loss, (_Half(gan_loss, logits, new_stats), fakes)
 
 
 def _d_separate(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, jax.Array]:
@@ -392,8 +438,8 @@ def g_phase(
   z_rng, drop_rng = jax.random.split(rng)
   z, labels = draw_fakes_input(z_rng, batch_size, cfg)
   # Gradients are taken with respect to G's params only (argnums=0).
-  (g_loss, (_, new_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels
+  (_, (_, new_stats, g_loss, info)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+    g_state.params, d_state.params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels, cfg.info_weight
   )
   g_grads = _pmean(g_grads, cfg.axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
@@ -404,6 +450,8 @@ def g_phase(
     'g_grad_norm': optax.tree.norm(g_grads),
     'g_param_norm': optax.tree.norm(g_state.params),
   }
+  if cfg.info_weight:
+    metrics['info_loss'] = _pmean(info, cfg.axis_name)  # low: G's categories are told apart
   return g_state, metrics
 
 

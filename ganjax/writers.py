@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 from tensorboardX import SummaryWriter
 
+from ganjax import toy
+
 
 def image_grid(images: np.ndarray, pad: int = 2, cols: int | None = None) -> np.ndarray:
   """Tiles images (N, H, W, C) in [-1, 1] into one uint8 image, `cols` wide or as square as possible."""
@@ -37,11 +39,14 @@ def save_png(grid: np.ndarray, path: pathlib.Path) -> None:
 
 
 class RunWriter:
-  """Appends metrics to `metrics.jsonl` and TensorBoard; writes sample grids as PNG."""
+  """Appends metrics to `metrics.jsonl` and TensorBoard; draws samples as PNG (image grids, or toy scatters)."""
 
-  def __init__(self, workdir: pathlib.Path, start_step: int = 0):
-    """Opens the run's logs; on a resume from `start_step`, records after it are dropped."""
-    self.workdir = workdir
+  def __init__(self, workdir: pathlib.Path, start_step: int = 0, toy_name: str = ''):
+    """Opens the run's logs; on a resume from `start_step`, records after it are dropped.
+
+    `toy_name`: samples are 2-D points of that toy mixture, drawn as a scatter plot over its modes.
+    """
+    self.workdir, self.toy_name = workdir, toy_name
     path = workdir / 'metrics.jsonl'
     # Steps after the checkpoint are trained again; keep one record per step.
     kept = (
@@ -61,9 +66,12 @@ class RunWriter:
       if key != 'step':
         self._tb.add_scalar(key, value, step)
 
-  def samples(self, step: int, images: np.ndarray, cols: int | None = None) -> pathlib.Path:
-    grid = image_grid(images, cols=cols)
+  def samples(self, step: int, images: np.ndarray, cols: int | None = None, title: str = '') -> pathlib.Path:
+    """Writes samples/step_N.png: a grid `cols` wide, or for toy points a scatter titled `title`."""
     path = self.workdir / 'samples' / f'step_{step:06d}.png'
+    if self.toy_name:
+      return toy.scatter_png(images, self.toy_name, path, f'{title}step {step}')
+    grid = image_grid(images, cols=cols)
     save_png(grid, path)
     self._tb.add_image('samples', grid, step, dataformats='HWC')
     return path
@@ -79,7 +87,7 @@ class NullWriter:
   def scalars(self, step: int, metrics: Mapping[str, float]) -> None:
     pass
 
-  def samples(self, step: int, images: np.ndarray, cols: int | None = None) -> None:
+  def samples(self, step: int, images: np.ndarray, cols: int | None = None, title: str = '') -> None:
     pass
 
   def close(self) -> None:

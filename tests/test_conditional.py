@@ -68,3 +68,73 @@ def test_unconditional_runs_refuse_labels_and_toy_data_refuses_classes(tiny_conf
   toy.model.num_classes = 8
   with pytest.raises(ConfigError, match='needs labelled images and a conv D'):
     config_lib.validate(toy)
+
+
+def test_latent_categories_condition_g_alone_and_need_no_labels(tiny_config, tmp_path):
+  tiny_config.model.latent_categories = 4
+  tiny_config.eval.every_steps = 0
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  assert 'Embed_0' in g_state.params and 'Embed_0' not in d_state.params  # D never sees the category
+  cfg = train_step.StepConfig.from_config(tiny_config)
+  batch = {'image': jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)}  # no labels
+  g_out, _, metrics = train_step.train_step(g_state, d_state, batch, jax.random.key(2), cfg)
+  # G's category embedding learns from D's verdicts on the categories drawn for the fakes.
+  assert not np.allclose(g_out.params['Embed_0']['embedding'], g_state.params['Embed_0']['embedding'])
+  assert np.isfinite(float(metrics['g_loss']))
+  train.train_and_evaluate(tiny_config, tmp_path / 'run')
+  grid = np.asarray(Image.open(tmp_path / 'run' / 'samples' / 'step_000020.png'))
+  assert grid.shape == (4 * 30 + 2, 10 * 30 + 2)  # one row per category
+  run = ganjax.restore(tmp_path / 'run')
+  assert ganjax.class_grid(run, per_class=2).shape == (8, 28, 28, 1)
+  with pytest.raises(ValueError, match=r'labels must be in \[0, 4\)'):
+    ganjax.sample(run, 2, labels=4)
+
+
+def test_latent_categories_and_classes_are_exclusive(tiny_config):
+  tiny_config.model.latent_categories = 4
+  tiny_config.model.num_classes = 10
+  with pytest.raises(ConfigError, match='model.latent_categories and model.num_classes both condition G'):
+    config_lib.validate(tiny_config)
+
+
+def test_infogan_adds_the_q_cross_entropy_to_both_players(tiny_config):
+  tiny_config.model.latent_categories = 4
+  tiny_config.loss.info_weight = 0.5
+  config_lib.validate(tiny_config)
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  assert 'Q' in d_state.params  # the Q head shares D's body
+  z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
+  cats = jnp.arange(8) % 4
+  rng = jax.random.key(2)
+  images, _ = train_step.generate(g_state, z, params=g_state.params, train=True, labels=cats)
+  _, variables = d_state.apply_fn(
+    {'params': d_state.params},
+    images,
+    train=True,
+    labels=cats,
+    mutable=['intermediates'],
+    rngs={'dropout': rng, 'noise': rng, 'augment': rng},
+  )
+  q = variables['intermediates']['q_logits'][0]
+  want_ce = -jnp.mean(jax.nn.log_softmax(q)[jnp.arange(8), cats])
+  loss, (_, _, gan_loss, ce) = train_step.g_loss_fn(
+    g_state.params, d_state.params, g_state, d_state, z, rng, labels=cats, info_weight=0.5
+  )
+  np.testing.assert_allclose(ce, want_ce, rtol=1e-5)
+  np.testing.assert_allclose(loss, gan_loss + 0.5 * ce, rtol=1e-6)
+  d_loss, (*_, d_gan) = train_step.d_fake_loss_fn(
+    d_state.params, g_state.params, g_state, d_state, z, rng, labels=cats, info_weight=0.5
+  )
+  np.testing.assert_allclose(d_loss, d_gan + 0.5 * want_ce, rtol=1e-5)
+  # Through the step: Q learns, and the logs carry the InfoGAN term.
+  cfg = train_step.StepConfig.from_config(tiny_config)
+  batch = {'image': jax.random.uniform(jax.random.key(3), (16, 28, 28, 1), minval=-1, maxval=1)}
+  _, d_out, metrics = train_step.train_step(g_state, d_state, batch, jax.random.key(4), cfg)
+  assert not np.allclose(d_out.params['Q']['kernel'], d_state.params['Q']['kernel'])
+  assert np.isfinite(float(metrics['info_loss']))
+
+
+def test_infogan_needs_latent_categories(tiny_config):
+  tiny_config.loss.info_weight = 1.0
+  with pytest.raises(ConfigError, match=r'loss.info_weight \(InfoGAN\) needs model.latent_categories > 0'):
+    config_lib.validate(tiny_config)
