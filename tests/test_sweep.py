@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import ganjax
@@ -73,6 +74,54 @@ def test_a_learning_rate_member_equals_the_plain_run_with_that_rate(tiny_config,
   _assert_states_close(member, alone['g_state'].params)
   fast = jax.tree.map(lambda x: x[0], out['g_state'].params)
   assert not np.allclose(fast['Dense_0']['kernel'], member['Dense_0']['kernel'])
+
+
+def _assert_leaves_close(a, b, rtol=2e-3):
+  """Every float leaf within `rtol` of the other, relative to that leaf's own scale (so tiny Adam moments count)."""
+  for path, x in jax.tree_util.tree_leaves_with_path(a):
+    y = b
+    for key in path:
+      y = y[key.key] if hasattr(key, 'key') else (y[key.idx] if hasattr(key, 'idx') else getattr(y, key.name))
+    x, y = np.asarray(x), np.asarray(y)
+    if np.issubdtype(x.dtype, np.floating):
+      scale = float(np.max(np.abs(y))) or 1.0
+      np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * scale, err_msg=jax.tree_util.keystr(path))
+
+
+def _adam_moments(opt_state):
+  adam = [x for x in jax.tree.leaves(opt_state, is_leaf=_is_adam) if _is_adam(x)]
+  return [(a.mu, a.nu) for a in adam]
+
+
+def _is_adam(x):
+  return isinstance(x, optax.ScaleByAdamState)
+
+
+@pytest.mark.parametrize(
+  ('field', 'value', 'schedule'), [('opt.d_lr', 5e-4, 'linear'), ('loss.real_label', 0.9, 'constant')]
+)
+def test_a_d_lr_or_real_label_member_equals_its_plain_run(tiny_config, tmp_path, field, value, schedule):
+  def config():
+    c = _quiet(tiny_config.copy_and_resolve_references(), steps=10)
+    c.checkpoint.enabled = False
+    c.opt.schedule = schedule
+    return c
+
+  sweep = config()
+  section, leaf = field.split('.')
+  sweep.sweep.field, sweep.sweep.choices = field, (float(sweep[section][leaf]), value)
+  out = train.train_and_evaluate(sweep, tmp_path / 'sweep')
+  plain = config()
+  plain[section][leaf] = value
+  alone = train.train_and_evaluate(plain, tmp_path / 'plain')
+  for name in ('g_state', 'd_state'):
+    member = jax.tree.map(lambda x: x[1], out[name])
+    _assert_leaves_close(member.params, alone[name].params)
+    # Adam's first and second moments (a learning-rate sweep wraps Adam in another optimizer state).
+    _assert_leaves_close(_adam_moments(member.opt_state), _adam_moments(alone[name].opt_state))
+  for metric in ('d_loss', 'g_loss'):
+    assert out['metrics'][1][metric] == pytest.approx(alone['metrics'][metric], rel=1e-4)
+  assert out['metrics'][0]['d_loss'] != pytest.approx(alone['metrics']['d_loss'], rel=1e-4)
 
 
 @pytest.mark.parametrize(
