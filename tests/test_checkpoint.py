@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import ganjax
-from ganjax import train
+from ganjax import checkpoint, train
 from ganjax.errors import CheckpointError, DivergenceError
 from tests.conftest import ROOT, run_cli
 
@@ -195,6 +196,31 @@ def test_sigkill_during_saves_resumes_from_a_complete_checkpoint(tmp_path):
   out = _cli(tmp_path, f'--config.train.num_steps={last.step + 5}', '--config.checkpoint.every_steps=1')
   assert f'resuming from the checkpoint at step {last.step}' in out
   assert ganjax.restore(tmp_path).step == last.step + 5
+
+
+def test_sigkill_provably_mid_save_resumes_and_matches_an_uninterrupted_run(tmp_path):
+  steps = ('--config.train.num_steps=30', '--config.checkpoint.every_steps=10', '--config.eval.every_steps=0')
+  _cli(tmp_path / 'once', *steps)
+  workdir, marker = tmp_path / 'killed', tmp_path / 'hanging'
+  cmd = [sys.executable, '-m', 'ganjax.main', TINY, f'--workdir={workdir}', *steps]
+  env = {**os.environ, checkpoint.HANG_IN_SAVE_ENV: f'20:{marker}'}
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline and not marker.exists() and proc.poll() is None:
+    time.sleep(0.05)
+  assert marker.exists(), 'the run never reached the hang inside the save of step 20'
+  # Inside the save: Orbax's temporary folder for step 20 exists, and no step 20 is complete.
+  ckpt = workdir / 'checkpoints'
+  assert any(p.name.startswith('20.orbax-checkpoint-tmp') for p in ckpt.iterdir()), sorted(ckpt.iterdir())
+  proc.kill()
+  proc.wait(timeout=60)
+  assert ganjax.restore(workdir).step == 10
+  out = _cli(workdir, *steps)
+  assert 'resuming from the checkpoint at step 10' in out
+  once, resumed = ganjax.restore(tmp_path / 'once'), ganjax.restore(workdir)
+  assert once.step == resumed.step == 30
+  _assert_trees_identical((once.g_state, once.d_state), (resumed.g_state, resumed.d_state))
+  assert _train_records(tmp_path / 'once') == _train_records(workdir)
 
 
 def test_warm_start_copies_params_and_restarts_the_optimizer(tmp_path, tiny_config):
