@@ -39,7 +39,7 @@ def get_config():
   config.model.d_minibatch_std = True
   config.model.d_hidden = 256
   config.model.latent_categories = 10
-  config.loss.info_weight = 1.0
+  config.loss.info_weight = 0.1
   config.opt.g_lr = config.opt.d_lr = 1e-3
   config.opt.b2 = 0.99
   config.opt.schedule = 'linear'

@@ -15,5 +15,5 @@ from ganjax.config import sibling
 def get_config():
   config = sibling(__file__, 'tutorial_gan')
   config.loss.r1_weight = 10.0
-  config.train.update_order = 'simultaneous'
+  config.train.update_rule = 'simultaneous'
   return config

@@ -244,7 +244,12 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
         with target.ignore_type():
           target[key] = tuple(value) if isinstance(value, list) else value
 
-  merge(config, meta['config'])
+  saved = meta['config']
+  for old, new in config_lib.RENAMED.items():  # checkpoints written before the rename
+    (old_section, old_key), (new_section, new_key) = old.split('.'), new.split('.')
+    if old_key in saved.get(old_section, {}):
+      saved.setdefault(new_section, {})[new_key] = saved[old_section].pop(old_key)
+  merge(config, saved)
   return config
 
 

@@ -19,11 +19,12 @@ from ganjax.choices import (
   G_OUTPUTS,
   LOSSES,
   NORMS,
+  OPTIMIZERS,
   SCHEDULES,
   SOURCES,
   SWEEP_MODES,
   TOYS,
-  UPDATE_ORDERS,
+  UPDATE_RULES,
   augment_policy,
 )
 from ganjax.errors import ConfigError
@@ -77,12 +78,15 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_conv_impl = 'patches'
   # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose).
   c.model.g_conv_impl = 'patches'
+  # The Dirac-GAN (g_arch = d_arch = 'dirac'): its start (theta0, psi0); () starts at (1, 1)
+  c.model.dirac_init = ()
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
   # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
   # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
   c.model.latent_categories = 0
 
   c.opt = ml_collections.ConfigDict()
+  c.opt.name = 'adam'  # 'adam' (the tutorial) | 'sgd' (plain gradient descent, e.g. for the Dirac-GAN)
   c.opt.g_lr = 2e-4
   c.opt.d_lr = 2e-4
   c.opt.b1 = 0.5
@@ -97,6 +101,9 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # InfoGAN (Chen et al. 2016): > 0 adds a Q head to D that predicts G's latent category from a fake,
   # and this weight times its cross-entropy to both D's and G's losses (needs model.latent_categories)
   c.loss.info_weight = 0.0
+  # consensus optimisation (Mescheder et al. 2017): gamma of the gamma/2 ||v||^2 regulariser of the
+  # game's joint gradient field v, added to both players (simultaneous or extragradient rules)
+  c.loss.consensus_weight = 0.0
   c.loss.r1_weight = 0.0  # R1 penalty gamma on real images (Mescheder et al. 2018)
 
   c.train = ml_collections.ConfigDict()
@@ -104,7 +111,10 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 64
   c.train.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
   c.train.n_critic = 1  # D updates (each on its own real batch) per G update
-  c.train.update_order = 'alternating'  # 'alternating': G sees the updated D (the tutorial) | 'simultaneous'
+  # 'alternating': G's update sees the updated D (the tutorial) | 'simultaneous': both from the step's states |
+  # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
+  # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)
+  c.train.update_rule = 'alternating'
   c.train.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
   # True: jax.distributed.initialize() before training (several processes or hosts). With the three
   # cluster fields empty, JAX detects the cluster (TPU pod slices, SLURM, Open MPI); set them for a local
@@ -144,8 +154,14 @@ def _check(cond: bool, msg: str) -> None:
     raise ConfigError(msg)
 
 
+# Keys that ganjax renamed: an old config or override that sets one gets one line naming the new key.
+RENAMED = {'train.update_order': 'train.update_rule'}
+
+
 def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str) -> None:
   for key in config:
+    if f'{prefix}{key}' in RENAMED:
+      raise ConfigError(f'{prefix}{key} is now {RENAMED[prefix + key]} (same values, and more); rename it')
     _check(key in schema, f"unknown config key '{prefix}{key}'; known keys here: {sorted(schema.keys())}")
   for key, ref in schema.items():
     name = f'{prefix}{key}'
@@ -206,8 +222,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   shape = tuple(config.data.image_shape)
   if config.data.source == 'toy':
-    _check(shape == (2,), f"data.source='toy' needs data.image_shape=(2,), got {shape}")
     _check(config.data.toy_name in TOYS, f'data.toy_name must be one of {TOYS}, got {config.data.toy_name!r}')
+    want = (1,) if config.data.toy_name == 'dirac' else (2,)
+    _check(shape == want, f'data.toy_name={config.data.toy_name!r} needs data.image_shape={want}, got {shape}')
     _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
   else:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
@@ -222,6 +239,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
     )
   _check(m.g_kernel_size >= 2, f'model.g_kernel_size must be >= 2, got {m.g_kernel_size}')
+  _validate_dirac(config)
   for name in ('d_conv_impl', 'g_conv_impl'):
     _check(m[name] in CONV_IMPLS, f'model.{name} must be one of {CONV_IMPLS}, got {m[name]!r}')
   _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
@@ -236,8 +254,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   _validate_cluster(t)
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
-  orders = UPDATE_ORDERS
-  _check(t.update_order in orders, f'train.update_order must be one of {orders}, got {t.update_order!r}')
+  _check(t.update_rule in UPDATE_RULES, f'train.update_rule must be one of {UPDATE_RULES}, got {t.update_rule!r}')
+  _check(config.opt.name in OPTIMIZERS, f'opt.name must be one of {OPTIMIZERS}, got {config.opt.name!r}')
+  _validate_game(config)
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
   _check(loss.info_weight >= 0, f'loss.info_weight must be >= 0, got {loss.info_weight}')
@@ -250,7 +269,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     loss.gp_weight == 0 or t.d_update == 'joint',
     "loss.gp_weight needs train.d_update='joint' (the penalty mixes real and fake images in one D loss)",
   )
-  _check(m.d_arch == 'mlp' or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
+  _check(m.d_arch in ('mlp', 'dirac') or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
   _check(
     not config.data.clean_split or config.data.source == 'shipped',
     "data.clean_split splits the shipped MNIST digits; it needs data.source='shipped'",
@@ -261,6 +280,40 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
   _validate_sweep(config)
+
+
+def _validate_dirac(config: ml_collections.ConfigDict) -> None:
+  """The Dirac-GAN's parts come together: its G, its D and its data."""
+  m = config.model
+  dirac = (m.g_arch == 'dirac', m.d_arch == 'dirac', config.data.source == 'toy' and config.data.toy_name == 'dirac')
+  _check(
+    all(dirac) or not any(dirac),
+    "the Dirac-GAN needs model.g_arch='dirac', model.d_arch='dirac' and data.toy_name='dirac' (data.source='toy') "
+    'together',
+  )
+  _check(
+    not m.dirac_init or all(dirac),
+    "model.dirac_init sets the Dirac-GAN's start (theta, psi): it needs model.g_arch='dirac' and model.d_arch='dirac'",
+  )
+  _check(not m.dirac_init or len(m.dirac_init) == 2, f'model.dirac_init must be (theta0, psi0), got {m.dirac_init}')
+
+
+def _validate_game(config: ml_collections.ConfigDict) -> None:
+  """Update rules and consensus that work from the game's joint field (`train_step.game_field`)."""
+  t, loss = config.train, config.loss
+  _check(loss.consensus_weight >= 0, f'loss.consensus_weight must be >= 0, got {loss.consensus_weight}')
+  _check(
+    not loss.consensus_weight or t.update_rule in ('simultaneous', 'extragradient'),
+    "loss.consensus_weight regularises the simultaneous field: it needs train.update_rule 'simultaneous' "
+    f"or 'extragradient', got {t.update_rule!r}",
+  )
+  if t.update_rule == 'extragradient' or loss.consensus_weight:
+    what = 'train.update_rule=extragradient' if t.update_rule == 'extragradient' else 'loss.consensus_weight'
+    _check(
+      t.d_update == 'joint' and t.n_critic == 1 and not loss.info_weight,
+      f"{what} updates both players from one field: it needs train.d_update='joint', train.n_critic=1 "
+      'and no loss.info_weight',
+    )
 
 
 def _validate_cluster(t: ml_collections.ConfigDict) -> None:

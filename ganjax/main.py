@@ -28,6 +28,10 @@ def _one_line(error: BaseException) -> str:
 
 def _parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, with a bad config file or override reported in one line instead of a traceback."""
+  for arg in argv:
+    for old, new in config_lib.RENAMED.items():
+      if arg.startswith(f'--config.{old}='):
+        sys.exit(f'ganjax: error: {old} is now {new} (same values, and more); rename it: --config.{new}=...')
   try:
     argv = flags.FLAGS(argv)
     _CONFIG.value.get('seed')  # a config file that failed to load raises its error here

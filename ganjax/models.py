@@ -364,9 +364,33 @@ class DCGANGenerator(nn.Module):
     return jnp.tanh(x)
 
 
+class DiracGenerator(nn.Module):
+  """The Dirac-GAN's generator (Mescheder et al. 2018): one parameter theta, the point it puts all mass on."""
+
+  theta0: float = 1.0
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True, axis_name: str | None = None, labels=None) -> jax.Array:
+    theta = self.param('theta', nn.initializers.constant(self.theta0), ())
+    return jnp.full((z.shape[0], 1), theta, z.dtype)
+
+
+class DiracDiscriminator(nn.Module):
+  """The Dirac-GAN's discriminator: the linear D(x) = psi * x on 1-D points, one logit each."""
+
+  psi0: float = 1.0
+
+  @nn.compact
+  def __call__(self, x, train: bool = True, axis_name=None, update_stats: bool = False, labels=None) -> jax.Array:
+    return self.param('psi', nn.initializers.constant(self.psi0), ()) * x[:, 0]
+
+
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
+  if m.g_arch == 'dirac':
+    theta0, psi0 = tuple(m.dirac_init) or (1.0, 1.0)
+    return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
   shape = tuple(config.data.image_shape)
   if m.g_arch == 'dcgan':
     g = DCGANGenerator(

@@ -3,7 +3,9 @@
 - 'ring8': 8 Gaussians on a circle of radius 2, std 0.02 (as in the unrolled-GAN
   and VEEGAN papers);
 - 'grid25': 25 Gaussians on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05 (as in
-  PacGAN).
+  PacGAN);
+- 'dirac': the point mass at 0 in one dimension, the data of the Dirac-GAN
+  (Mescheder et al. 2018; `experiments/dirac_gan.py`).
 
 A sample is high quality when it lies within 3 std of its nearest mode; a
 mode is covered when it receives at least `MIN_SAMPLES_PER_MODE` high-quality
@@ -14,27 +16,30 @@ import pathlib
 
 import numpy as np
 
-TOYS = ('ring8', 'grid25')
+from ganjax.choices import TOYS
+
 MIN_SAMPLES_PER_MODE = 10  # per 10,000 samples
 
 
 def modes(name: str) -> tuple[np.ndarray, float]:
-  """(centres (K, 2), std) of toy dataset `name`."""
+  """(centres (K, D), std) of toy dataset `name` (std 0: a point mass; high quality within 0.05 of it)."""
   if name == 'ring8':
     angles = 2 * np.pi * np.arange(8) / 8
     return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.02
   if name == 'grid25':
     ticks = np.arange(-4.0, 5.0, 2.0)
     return np.stack(np.meshgrid(ticks, ticks), axis=-1).reshape(-1, 2), 0.05
+  if name == 'dirac':
+    return np.zeros((1, 1)), 0.0
   raise ValueError(f'unknown toy dataset {name!r}; known: {TOYS}')
 
 
 def sample_data(name: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """n points (float32 (n, 2)) and their mode index, drawn deterministically from `seed`."""
+  """n points (float32 (n, D)) and their mode index, drawn deterministically from `seed`."""
   centres, std = modes(name)
   rng = np.random.default_rng(seed)
   labels = rng.integers(0, len(centres), n)
-  points = centres[labels] + std * rng.standard_normal((n, 2))
+  points = centres[labels] + std * rng.standard_normal((n, centres.shape[1]))
   return points.astype(np.float32), labels.astype(np.int32)
 
 
@@ -43,7 +48,7 @@ def mode_stats(samples: np.ndarray, name: str) -> dict[str, float]:
   centres, std = modes(name)
   dist = np.linalg.norm(samples[:, None, :] - centres[None], axis=-1)
   nearest = np.argmin(dist, axis=1)
-  good = dist[np.arange(len(samples)), nearest] <= 3 * std
+  good = dist[np.arange(len(samples)), nearest] <= (3 * std or 0.05)
   counts = np.bincount(nearest[good], minlength=len(centres))
   needed = max(1, round(MIN_SAMPLES_PER_MODE * len(samples) / 10_000))
   return {

@@ -54,11 +54,13 @@ class StepConfig:
   d_update: str = 'separate'  # 'separate' (two Adam steps, the tutorial) | 'joint'
   loss: str = 'bce'  # one of losses.LOSSES
   n_critic: int = 1  # D updates before the G update, each on its own real batch
-  update_order: str = 'alternating'  # G sees the updated D (the tutorial) | 'simultaneous'
+  update_rule: str = 'alternating'  # one of choices.UPDATE_RULES; G sees the updated D in 'alternating' (the tutorial)
+  consensus_weight: float = 0.0  # consensus optimisation's gamma (Mescheder et al. 2017)
   real_label: float = 1.0  # BCE target of real images; < 1 is one-sided label smoothing
   gp_weight: float = 0.0  # WGAN-GP penalty (joint updates only)
   r1_weight: float = 0.0  # R1 penalty on real images
   g_ema_decay: float = 0.0  # decay of G's parameter EMA (used when the state keeps one)
+  dirac: bool = False  # the Dirac-GAN: log theta, psi and their distance to the equilibrium (0, 0)
   info_weight: float = 0.0  # InfoGAN: weight of the cross-entropy of D's Q head on the fakes' latent categories
   axis_name: str | None = None  # the pmap axis to average over; None outside pmap
 
@@ -71,12 +73,14 @@ class StepConfig:
       d_update=t.d_update,
       loss=loss.name,
       n_critic=t.n_critic,
-      update_order=t.update_order,
+      update_rule=t.update_rule,
+      consensus_weight=loss.consensus_weight,
       real_label=float(loss.real_label),
       gp_weight=loss.gp_weight,
       r1_weight=loss.r1_weight,
       g_ema_decay=t.g_ema_decay,
       info_weight=loss.info_weight,
+      dirac=config.model.g_arch == 'dirac',
       axis_name=axis_name,
     )
 
@@ -97,22 +101,31 @@ class DState(train_state.TrainState):
   batch_stats: Any = flax.core.FrozenDict()
 
 
-def _adam(
+def _optimizer(
   config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1, inject_lr: bool = False
 ) -> optax.GradientTransformation:
-  """Adam at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step` of them per step).
+  """`opt.name` (Adam or SGD) at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step`
+  of them per step); its optimistic variant for `train.update_rule='optimistic'`.
 
   `inject_lr` keeps the rate in the optimizer state (`optax.inject_hyperparams`).
   """
   o = config.opt
+  optimistic = config.train.update_rule == 'optimistic'
+  if o.name == 'sgd':
+    # Optimistic GD: 2 g_t - g_{t-1}, the previous gradient kept in the optimizer state (Daskalakis et al. 2018).
+    make = optax.optimistic_gradient_descent if optimistic else optax.sgd
+    kwargs = {}
+  else:
+    make = optax.optimistic_adam if optimistic else optax.adam
+    kwargs = {'b1': o.b1, 'b2': o.b2, 'eps': o.eps}
   decay = optax.linear_schedule(1.0, 0.0, config.train.num_steps * updates_per_step)
   if inject_lr:
     # The rate must be a plain number in the state (an injected schedule would be the first member's for all);
     # the decay is a separate factor.
-    adam = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=o.b1, b2=o.b2, eps=o.eps)
-    return optax.chain(adam, optax.scale_by_schedule(decay)) if o.schedule == 'linear' else adam
+    opt = optax.inject_hyperparams(make)(learning_rate=lr, **kwargs)
+    return optax.chain(opt, optax.scale_by_schedule(decay)) if o.schedule == 'linear' else opt
   rate = optax.linear_schedule(lr, 0.0, config.train.num_steps * updates_per_step) if o.schedule == 'linear' else lr
-  return optax.adam(rate, b1=o.b1, b2=o.b2, eps=o.eps)
+  return make(rate, **kwargs)
 
 
 def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: bool = False) -> tuple[GState, DState]:
@@ -133,7 +146,7 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: 
   g_state = GState.create(
     apply_fn=g_model.apply,
     params=g_vars['params'],
-    tx=_adam(config, config.opt.g_lr, inject_lr=inject_lr),
+    tx=_optimizer(config, config.opt.g_lr, inject_lr=inject_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
     ema_params=g_vars['params'] if ema else flax.core.FrozenDict(),
     ema_batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()) if ema else flax.core.FrozenDict(),
@@ -141,7 +154,7 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: 
   d_state = DState.create(
     apply_fn=d_model.apply,
     params=d_vars['params'],
-    tx=_adam(config, config.opt.d_lr, d_updates, inject_lr),
+    tx=_optimizer(config, config.opt.d_lr, d_updates, inject_lr),
     batch_stats=d_vars.get('batch_stats', flax.core.FrozenDict()),
   )
   return g_state, d_state
@@ -288,15 +301,19 @@ def g_loss_fn(
   axis_name: str | None = None,
   labels: jax.Array | None = None,
   info_weight: float = 0.0,
+  stop_d_gradient: bool = True,
 ):
   """G's loss through D, whose params are constants here (Keras' trainable=False).
+
+  `stop_d_gradient=False` leaves D's params differentiable, for the game's Jacobian (its cross terms);
+  the update's gradient is with respect to G's params either way.
 
   With `info_weight`, plus that weight times the cross-entropy of D's (frozen) Q head on the
   categories `labels` G drew from: G makes its categories tell apart (InfoGAN's mutual-information bound).
   Returns (loss, (logits, G's new BatchNorm statistics, the loss without the InfoGAN term, that term's CE)).
   """
   images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
-  frozen = jax.lax.stop_gradient(d_params)
+  frozen = jax.lax.stop_gradient(d_params) if stop_d_gradient else d_params
   if not info_weight:
     logits, _ = _discriminate(d_state, frozen, images, rng, axis_name, labels=labels)
     loss = losses.g_loss(logits, loss_name)
@@ -398,6 +415,11 @@ def d_phase(
     raise ValueError(f'train.d_update must be one of {tuple(_D_UPDATES)}, got {cfg.d_update!r}')
   d = _DLosses(g_state, d_state, batch, rng, cfg, cfg.real_label if real_label is None else real_label)
   d_state, real, fake, d_grads, penalty = _D_UPDATES[cfg.d_update](d_state, d)
+  return d_state, _d_metrics(real, fake, penalty, d_grads, d_state.params, cfg)
+
+
+def _d_metrics(real: _Half, fake: _Half, penalty, d_grads, d_params, cfg: StepConfig) -> Metrics:
+  """D's logged values: losses, accuracies and mean probabilities of both halves, penalty and norms."""
   acc_real = losses.accuracy(real.logits, is_real=True)
   acc_fake = losses.accuracy(fake.logits, is_real=False)
   metrics = {
@@ -415,8 +437,8 @@ def d_phase(
   metrics = _pmean(metrics, cfg.axis_name)
   # Gradients are already averaged across devices, so the norms are global.
   metrics['d_grad_norm'] = optax.tree.norm(d_grads)
-  metrics['d_param_norm'] = optax.tree.norm(d_state.params)
-  return d_state, metrics
+  metrics['d_param_norm'] = optax.tree.norm(d_params)
+  return metrics
 
 
 def _update_ema(g_state: GState, z: jax.Array, labels: jax.Array | None, cfg: StepConfig) -> GState:
@@ -455,6 +477,108 @@ def g_phase(
   return g_state, metrics
 
 
+class _GameAux(NamedTuple):
+  """What the game's field computes besides the gradients: logged values and new statistics."""
+
+  real: _Half
+  fake: _Half
+  penalty: jax.Array
+  g_loss: jax.Array
+  g_stats: Any  # G's BatchNorm statistics after its forward pass
+  z: jax.Array
+  labels: jax.Array | None
+
+
+def game_field(
+  g_params: Any,
+  d_params: Any,
+  g_state: GState,
+  d_state: DState,
+  batch: Batch,
+  rng: jax.Array,
+  cfg: StepConfig,
+  real_label=None,
+  d_scale: float = 0.5,
+) -> tuple[tuple[Any, Any], _GameAux]:
+  """Both players' gradients at (G's params, D's params): ((dL_G/dG, dL_D/dD), aux).
+
+  The update direction of the game is minus this field. L_D is `d_scale` times (real loss + fake loss
+  + penalties): 0.5 is the joint D update's scaling, 1 the plain sum (`ganjax.dynamics`). Unlike the
+  alternating step, nothing is stopped: the fakes depend on G's params and G's loss on D's, so that the
+  field's Jacobian has its cross terms (consensus, the dynamics' eigenvalues); each gradient is still
+  taken with respect to its own player's params only. Needs `d_update='joint'` and `n_critic=1`.
+  """
+  label = cfg.real_label if real_label is None else real_label
+  d_rng, g_rng = jax.random.split(rng)
+  d = _DLosses(g_state, d_state, batch, d_rng, cfg, label)
+
+  def d_loss(phi):
+    total_real, (real, penalty) = d.real(phi, d_state.batch_stats)
+    fakes, _ = generate(g_state, d.z, params=g_params, train=True, axis_name=cfg.axis_name, labels=d.fake_labels)
+    logits, stats = _discriminate(d_state, phi, fakes, d.drop_fake, cfg.axis_name, True, d.fake_labels)
+    loss_fake = losses.d_fake(logits, cfg.loss)
+    if cfg.gp_weight:
+      gp = cfg.gp_weight * losses.gradient_penalty(
+        d.frozen(phi, d_state.batch_stats, d.drop_fake), d.images, fakes, d.gp_rng
+      )
+      penalty, total_real = penalty + gp, total_real + gp
+    return d_scale * (total_real + loss_fake), (real, _Half(loss_fake, logits, stats), penalty)
+
+  d_grads, (real, fake, penalty) = jax.grad(d_loss, has_aux=True)(d_params)
+  z_rng, drop_rng = jax.random.split(g_rng)
+  z, labels = draw_fakes_input(z_rng, d.images.shape[0], cfg)
+  g_grads, (_, g_stats, g_loss, _) = jax.grad(g_loss_fn, has_aux=True)(
+    g_params, d_params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels, 0.0, False
+  )
+  grads = _pmean((g_grads, d_grads), cfg.axis_name)
+  return grads, _GameAux(real, fake, jnp.asarray(penalty), g_loss, g_stats, z, labels)
+
+
+def _game_step(
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
+) -> tuple[GState, DState, Metrics]:
+  """Both players at once from the game's field: extragradient and/or consensus optimisation.
+
+  Extragradient (Korpelevich; Gidel et al. 2019): a look-ahead step of both players from the step's
+  states (its optimizer states discarded), then the update of the step's states with the field at the
+  look-ahead point. Consensus (Mescheder et al. 2017): each player's gradient gains gamma * J^T v,
+  the gradient of gamma/2 ||v||^2 for the field v, by one vector-Jacobian product.
+  """
+
+  def field(g_params, d_params):
+    return game_field(g_params, d_params, g_state, d_state, batch, rng, cfg, real_label)
+
+  point = (g_state.params, d_state.params)
+  if cfg.update_rule == 'extragradient':
+    (g_grads, d_grads), _ = field(*point)
+    point = (g_state.apply_gradients(grads=g_grads).params, d_state.apply_gradients(grads=d_grads).params)
+  if cfg.consensus_weight:
+    grads, vjp, aux = jax.vjp(field, *point, has_aux=True)
+    reg = vjp(grads)
+    grads = jax.tree.map(lambda v, r: v + cfg.consensus_weight * r, grads, reg)
+  else:
+    grads, aux = field(*point)
+  g_grads, d_grads = grads
+  g_state = g_state.apply_gradients(grads=g_grads, batch_stats=aux.g_stats)
+  d_state = d_state.apply_gradients(grads=d_grads, batch_stats=aux.fake.stats)
+  if g_state.ema_params:
+    g_state = _update_ema(g_state, aux.z, aux.labels, cfg)
+  metrics = _d_metrics(aux.real, aux.fake, aux.penalty, d_grads, d_state.params, cfg)
+  metrics.update(
+    {
+      'g_loss': _pmean(aux.g_loss, cfg.axis_name),
+      'g_grad_norm': optax.tree.norm(g_grads),
+      'g_param_norm': optax.tree.norm(g_state.params),
+    }
+  )
+  return g_state, d_state, metrics
+
+
+def plays_the_game(cfg: StepConfig) -> bool:
+  """Whether the step updates both players from the game's field (`_game_step`) rather than in turn."""
+  return cfg.update_rule == 'extragradient' or cfg.consensus_weight > 0
+
+
 def train_step(
   g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
 ) -> tuple[GState, DState, Metrics]:
@@ -475,6 +599,18 @@ def train_step(
     The updated states and a dict of scalar metrics (global-batch values;
     D's averaged over its `n_critic` updates).
   """
+  step = _game_step if plays_the_game(cfg) else _step_in_turn
+  g_state, d_state, metrics = step(g_state, d_state, batch, rng, cfg, real_label)
+  if cfg.dirac:  # the two parameters of the Dirac-GAN and their distance to the equilibrium (0, 0)
+    theta, psi = g_state.params['theta'], d_state.params['psi']
+    metrics.update({'dirac/theta': theta, 'dirac/psi': psi, 'dirac/distance': jnp.sqrt(theta**2 + psi**2)})
+  return g_state, d_state, metrics
+
+
+def _step_in_turn(
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
+) -> tuple[GState, DState, Metrics]:
+  """D's update(s), then G's, from D's updated ('alternating') or starting ('simultaneous') state."""
   d_rng, g_rng = jax.random.split(rng)
   d_before = d_state
   if cfg.n_critic == 1:
@@ -486,7 +622,7 @@ def train_step(
       d_state, m = d_phase(g_state, d_state, one, jax.random.fold_in(d_rng, i), cfg, real_label)
       all_metrics.append(m)
     d_metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
-  d_seen = d_state if cfg.update_order == 'alternating' else d_before
+  d_seen = d_state if cfg.update_rule == 'alternating' else d_before
   batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
   g_state, g_metrics = g_phase(g_state, d_seen, batch_size, g_rng, cfg)
   return g_state, d_state, {**d_metrics, **g_metrics}

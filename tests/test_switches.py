@@ -52,7 +52,7 @@ def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   batch, rng = _batch(tiny_config), jax.random.key(2)
   cfg = _cfg(tiny_config)
-  g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, update_order='simultaneous'))
+  g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, update_rule='simultaneous'))
   g_alt, d_alt, _ = train_step.train_step(g_state, d_state, batch, rng, cfg)
   _, g_rng = jax.random.split(rng)
   g_expected, _ = train_step.g_phase(g_state, d_state, batch['image'].shape[0], g_rng, cfg)
@@ -127,7 +127,7 @@ def test_wgan_gp_runs_end_to_end_with_its_penalty_logged(tiny_config, tmp_path):
   [
     ('loss.gp_weight', 10.0, "needs train.d_update='joint'"),
     ('train.n_critic', 0, 'train.n_critic must be >= 1'),
-    ('train.update_order', 'random', 'train.update_order must be one of'),
+    ('train.update_rule', 'random', 'train.update_rule must be one of'),
     ('train.g_ema_decay', 1.0, r'train.g_ema_decay must be in \[0, 1\)'),
     ('model.g_arch', 'dcgan', "model.g_arch='dcgan' needs"),
   ],
