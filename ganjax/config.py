@@ -269,7 +269,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     loss.gp_weight == 0 or t.d_update == 'joint',
     "loss.gp_weight needs train.d_update='joint' (the penalty mixes real and fake images in one D loss)",
   )
-  _check(m.d_arch in ('mlp', 'dirac') or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors")
+  _check(
+    m.d_arch in ('mlp', 'dirac') or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors"
+  )
   _check(
     not config.data.clean_split or config.data.source == 'shipped',
     "data.clean_split splits the shipped MNIST digits; it needs data.source='shipped'",
