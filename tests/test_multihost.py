@@ -94,3 +94,16 @@ def test_bad_cluster_fields_give_one_line(tmp_path):
   )
   lines = proc.stderr.strip().splitlines()
   assert proc.returncode == 1 and len(lines) == 1 and 'did not answer within' in lines[0], proc.stderr[-3000:]
+
+
+def test_the_local_launcher_runs_n_processes_and_passes_process_0_through(tmp_path):
+  proc = run_cli(
+    'ganjax.launch', '--processes=2', '--', *ARGS, f'--workdir={tmp_path}', '--config.train.init_timeout_s=120'
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stdout.count('6/6 [D loss:') == 1 and 'done: 6 steps on 2 device(s)' in proc.stdout
+  assert ganjax.restore(tmp_path).step == 6
+  bad = run_cli('ganjax.launch', '--processes=2', '--', *ARGS, f'--workdir={tmp_path}', '--config.train.process_id=1')
+  assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+    'ganjax: error: the launcher sets the cluster fields itself; drop --config.train.process_id'
+  ]
