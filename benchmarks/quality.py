@@ -111,6 +111,17 @@ def grids(out: pathlib.Path, names: list[str]) -> None:
     evaluate.write_neighbours(str(out / 'default'), str(docs / 'default_neighbours.png'))
 
 
+def _log_lines(log: pathlib.Path) -> list[str]:
+  """The first and last tutorial lines and the 'done:' line of a run's log (tqdm's bar stripped)."""
+  import re
+
+  text = re.sub(r'\x1b\[[0-9;]*[A-Za-z]', '', log.read_text()).replace('\r', '\n')
+  lines = [line.strip() for line in text.splitlines()]
+  tutorial = [line for line in lines if re.fullmatch(r'\d+/\d+ \[D loss: .*\] \[G loss: .*\]', line)]
+  done = [line for line in lines if line.startswith('done: ')]
+  return [*tutorial[:1], *tutorial[-1:], *done[-1:]]
+
+
 def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickstart: bool) -> str:
   import json
 
@@ -154,6 +165,12 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
       f'at its last step FD {row["fd"]:.1f}, precision {row["precision"]:.3f}, recall {row["recall"]:.3f}, '
       f'coverage {row["coverage"]:.3f}, {row["classes_covered"]} classes, the rarest with '
       f'{100 * row["min_class_share"]:.1f}% of the samples, copy fraction {row["copy_fraction"]:.3f}.',
+      '',
+      'Its first and last tutorial lines and its final line, as printed:',
+      '',
+      '```',
+      *_log_lines(out / 'quickstart.log'),
+      '```',
     ]
   walls_text = ', '.join(f'{k} {v:.0f} s' for k, v in walls.items())
   if walls_text:

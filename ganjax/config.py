@@ -192,13 +192,30 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first field that is unknown, mistyped or out of range."""
   _check(isinstance(config, ml_collections.ConfigDict), f'config must be a ConfigDict, got {type(config)}')
   _check_schema(config, tutorial_config(), '')
-  t, m, o = config.train, config.model, config.opt
+  _validate_train(config)
+  _validate_d_inputs(config)
+  _validate_opt(config)
+  _validate_data(config)
+  _validate_architectures(config)
+  _validate_rules(config)
+  _validate_rest(config)
+  _validate_sweep(config)
+
+
+def _validate_train(config: ml_collections.ConfigDict) -> None:
+  """The training loop's counts and choices."""
+  t = config.train
   _check(t.num_steps > 0, f'train.num_steps must be > 0, got {t.num_steps}')
   _check(t.batch_size > 0, f'train.batch_size must be > 0, got {t.batch_size}')
   _check(t.log_every_steps > 0, f'train.log_every_steps must be > 0, got {t.log_every_steps}')
   _check(t.sample_every_steps >= 0, f'train.sample_every_steps must be >= 0, got {t.sample_every_steps}')
   _check(t.num_sample_images > 0, f'train.num_sample_images must be > 0, got {t.num_sample_images}')
   _check(t.d_update in D_UPDATES, f'train.d_update must be one of {D_UPDATES}, got {t.d_update!r}')
+
+
+def _validate_d_inputs(config: ml_collections.ConfigDict) -> None:
+  """Latent size, G's norm and what D sees: its norm, width, dropout, augmentation, noise."""
+  m = config.model
   _check(m.g_norm in NORMS, f'model.g_norm must be one of {NORMS}, got {m.g_norm!r}')
   _check(m.d_hidden >= 0, f'model.d_hidden must be >= 0, got {m.d_hidden}')
   _check(m.d_norm in NORMS, f'model.d_norm must be one of {NORMS}, got {m.d_norm!r}')
@@ -211,11 +228,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(not unknown, f'model.d_augment: unknown transform(s) {sorted(unknown)}; choose from {AUGMENTS}')
   _check(not m.d_augment or m.d_arch != 'mlp', 'model.d_augment needs a conv D (model.d_arch conv or dcgan)')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
+
+
+def _validate_opt(config: ml_collections.ConfigDict) -> None:
+  """The optimizer and the loss."""
+  o = config.opt
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(o.schedule in SCHEDULES, f'opt.schedule must be one of {SCHEDULES}, got {o.schedule!r}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
   _check(config.loss.name in LOSSES, f'loss.name must be one of {LOSSES}, got {config.loss.name!r}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
+
+
+def _validate_data(config: ml_collections.ConfigDict) -> None:
+  """The data source and the shape it gives."""
   _check(config.data.source in SOURCES, f'data.source must be one of {SOURCES}, got {config.data.source!r}')
   _check(
     config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files"
@@ -228,6 +254,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
   else:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
+
+
+def _validate_architectures(config: ml_collections.ConfigDict) -> None:
+  """G and D and what conditions them."""
+  m = config.model
+  shape = tuple(config.data.image_shape)
   _check(m.g_output in G_OUTPUTS, f'model.g_output must be one of {G_OUTPUTS}, got {m.g_output!r}')
   _check(m.d_arch in D_ARCHS, f'model.d_arch must be one of {D_ARCHS}, got {m.d_arch!r}')
   _check(m.g_arch in G_ARCHS, f'model.g_arch must be one of {G_ARCHS}, got {m.g_arch!r}')
@@ -252,11 +284,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
     'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
   )
+
+
+def _validate_rules(config: ml_collections.ConfigDict) -> None:
+  """The cluster, D updates per step and the update rule."""
+  t = config.train
   _validate_cluster(t)
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
   _check(t.update_rule in UPDATE_RULES, f'train.update_rule must be one of {UPDATE_RULES}, got {t.update_rule!r}')
   _check(config.opt.name in OPTIMIZERS, f'opt.name must be one of {OPTIMIZERS}, got {config.opt.name!r}')
   _validate_game(config)
+
+
+def _validate_rest(config: ml_collections.ConfigDict) -> None:
+  """EMA, penalties, InfoGAN, the split, checkpoints and evaluation."""
+  t, m = config.train, config.model
+  shape = tuple(config.data.image_shape)
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
   _check(loss.info_weight >= 0, f'loss.info_weight must be >= 0, got {loss.info_weight}')
@@ -281,7 +324,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
-  _validate_sweep(config)
 
 
 def _validate_dirac(config: ml_collections.ConfigDict) -> None:
