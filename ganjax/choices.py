@@ -15,7 +15,7 @@ TOYS = ('ring8', 'grid25', 'dirac')
 G_OUTPUTS = ('tanh', 'linear')
 G_ARCHS = ('mlp', 'dcgan', 'dirac')
 D_ARCHS = ('conv', 'dcgan', 'mlp', 'dirac')
-CONV_IMPLS = ('patches', 'xla')
+CONV_IMPLS = ('auto', 'patches', 'xla')
 SWEEP_MODES = ('vmap', 'unroll')
 AUGMENTS = ('color', 'translation', 'cutout')  # DiffAugment transforms, in the order they apply
 

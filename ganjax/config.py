@@ -74,10 +74,11 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches are
-  # faster on XLA:CPU (README, Performance).
-  c.model.d_conv_impl = 'patches'
+  # faster on XLA:CPU (README, Performance), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
+  # patches on a CPU backend, xla on any other (models.conv_impl).
+  c.model.d_conv_impl = 'auto'
   # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose).
-  c.model.g_conv_impl = 'patches'
+  c.model.g_conv_impl = 'auto'
   # The Dirac-GAN (g_arch = d_arch = 'dirac'): its start (theta0, psi0); () starts at (1, 1)
   c.model.dirac_init = ()
   c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels

@@ -385,6 +385,13 @@ class DiracDiscriminator(nn.Module):
     return self.param('psi', nn.initializers.constant(self.psi0), ()) * x[:, 0]
 
 
+def conv_impl(name: str) -> str:
+  """A `model.*_conv_impl` value resolved: 'auto' is 'patches' on XLA:CPU and 'xla' on GPU and TPU."""
+  if name != 'auto':
+    return name
+  return 'patches' if jax.default_backend() == 'cpu' else 'xla'
+
+
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
@@ -398,7 +405,7 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       image_shape=shape,
       bn_momentum=m.g_bn_momentum,
       num_classes=g_classes(config),
-      conv_impl=m.g_conv_impl,
+      conv_impl=conv_impl(m.g_conv_impl),
       kernel_size=m.g_kernel_size,
     )
   else:
@@ -431,6 +438,6 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     hidden=m.d_hidden,
     num_classes=m.num_classes,
     q_classes=m.latent_categories if config.loss.info_weight else 0,
-    conv_impl=m.d_conv_impl,
+    conv_impl=conv_impl(m.d_conv_impl),
   )
   return g, d

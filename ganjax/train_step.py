@@ -13,6 +13,11 @@ One call of `train_step` is one iteration of the tutorial's loop:
 Metrics are computed in the same forward passes as the updates, so they are
 the values before each update, as Keras' `train_on_batch` reports them.
 
+`train.update_rule` 'simultaneous' lets G's update see D's starting state,
+and 'optimistic' does so with optimistic Adam/GD. 'extragradient' and
+consensus optimisation (`loss.consensus_weight`) instead update both players
+from the game's joint field (`game_field`, `_game_step`).
+
 Data parallelism: `make_train_step` runs the step under `jax.pmap` over the
 local devices with axis name `AXIS`, each device holding a slice of the
 global batch. With `cfg.axis_name` set, gradients and metrics are averaged across
@@ -118,14 +123,14 @@ def _optimizer(
   else:
     make = optax.optimistic_adam if optimistic else optax.adam
     kwargs = {'b1': o.b1, 'b2': o.b2, 'eps': o.eps}
-  decay = optax.linear_schedule(1.0, 0.0, config.train.num_steps * updates_per_step)
+  updates = config.train.num_steps * updates_per_step
   if inject_lr:
     # The rate must be a plain number in the state (an injected schedule would be the first member's for all);
     # the decay is a separate factor.
     opt = optax.inject_hyperparams(make)(learning_rate=lr, **kwargs)
-    return optax.chain(opt, optax.scale_by_schedule(decay)) if o.schedule == 'linear' else opt
-  rate = optax.linear_schedule(lr, 0.0, config.train.num_steps * updates_per_step) if o.schedule == 'linear' else lr
-  return make(rate, **kwargs)
+    decay = optax.scale_by_schedule(optax.linear_schedule(1.0, 0.0, updates))
+    return optax.chain(opt, decay) if o.schedule == 'linear' else opt
+  return make(optax.linear_schedule(lr, 0.0, updates) if o.schedule == 'linear' else lr, **kwargs)
 
 
 def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: bool = False) -> tuple[GState, DState]:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ganjax import models
-from ganjax.config import tutorial_config
+from ganjax.config import load_experiment, tutorial_config
+from tests.conftest import EXPERIMENTS
 
 
 def _count(params) -> int:
@@ -130,3 +131,14 @@ def test_patch_convolution_supports_second_order_gradients_like_lax_conv():
 
   for a, b in zip(jax.tree.leaves(penalty_grad(fast)), jax.tree.leaves(penalty_grad(ref)), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
+  config = load_experiment(EXPERIMENTS / 'mnist_gan.py')
+  assert config.model.d_conv_impl == config.model.g_conv_impl == 'auto'
+  for backend, want in (('cpu', 'patches'), ('gpu', 'xla'), ('tpu', 'xla')):
+    monkeypatch.setattr(jax, 'default_backend', lambda backend=backend: backend)
+    g, d = models.build_models(config)
+    assert g.conv_impl == d.conv_impl == want, backend
+  config.model.d_conv_impl = 'xla'  # an explicit choice stays, whatever the backend
+  assert models.build_models(config)[1].conv_impl == 'xla'
