@@ -111,6 +111,27 @@ def grids(out: pathlib.Path, names: list[str]) -> None:
     evaluate.write_neighbours(str(out / 'default'), str(docs / 'default_neighbours.png'))
 
 
+def _time_to_fd(workdir: pathlib.Path, summary: dict) -> str:
+  """When the run's periodic evaluation first reached FD <= 100 and <= 50: the step and the seconds from launch."""
+  import json
+
+  records = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  fds = [(r['step'], r['eval/fd']) for r in records if 'eval/fd' in r]
+  walls = summary.get('eval_wall_s', {})
+  parts = []
+  for bound in (100, 50):
+    hit = next(((step, fd) for step, fd in fds if fd <= bound), None)
+    if hit is None:
+      parts.append(f'FD <= {bound}: not within the run')
+    else:
+      step, fd = hit
+      parts.append(f'FD <= {bound}: at step {step:,} (FD {fd:.1f}), {walls[str(step)]:.0f} s after launch')
+  return (
+    "Time to a good generator, from the quickstart's periodic evaluation (every `eval.every_steps`, on "
+    '`eval.num_samples` samples, so its FD sits above the 10,000-sample one): ' + '; '.join(parts) + '.'
+  )
+
+
 def _log_lines(log: pathlib.Path) -> list[str]:
   """The first and last tutorial lines and the 'done:' line of a run's log (tqdm's bar stripped)."""
   import re
@@ -165,6 +186,8 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
       f'at its last step FD {row["fd"]:.1f}, precision {row["precision"]:.3f}, recall {row["recall"]:.3f}, '
       f'coverage {row["coverage"]:.3f}, {row["classes_covered"]} classes, the rarest with '
       f'{100 * row["min_class_share"]:.1f}% of the samples, copy fraction {row["copy_fraction"]:.3f}.',
+      '',
+      _time_to_fd(out / 'quickstart', summary_json),
       '',
       'Its first and last tutorial lines and its final line, as printed:',
       '',

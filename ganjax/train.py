@@ -142,8 +142,9 @@ class _Periodic:
   (one row each) and evaluates balanced classes; toy data draw the eval batch as a scatter plot.
   """
 
-  def __init__(self, config, members: members_lib.Members, data, start_step: int):
-    self.config, self.members = config, members
+  def __init__(self, config, members: members_lib.Members, data, start_step: int, t_launch: float):
+    self.config, self.members, self.t_launch = config, members, t_launch
+    self.eval_wall_s: dict[int, float] = {}  # step -> seconds from launch to the end of its evaluation
     self.primary = jax.process_index() == 0
     classes, latent, toy_name = config_lib.g_classes(config), config.model.latent_dim, config.data.toy_name
     is_toy = config.data.source == 'toy'
@@ -190,6 +191,8 @@ class _Periodic:
       if do_eval:
         samples = np.asarray(self.generate(g, self.eval_z[j], self.eval_labels))
         writer.scalars(step, {f'eval/{name}': v for name, v in self.score(samples).items()})
+    if do_eval:  # kept out of metrics.jsonl, which stays the same from run to run
+      self.eval_wall_s[step] = time.perf_counter() - self.t_launch
 
   def close(self) -> None:
     for writer in self.writers:
@@ -219,7 +222,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   step_fn = members.make_step()
   ckpt = checkpoint.Checkpointer(workdir, config) if config.checkpoint.enabled else None
   start_step, g_state, d_state = _start(ckpt, config, g_state, d_state)
-  periodic = _Periodic(config, members, data, start_step)
+  periodic = _Periodic(config, members, data, start_step, t_launch)
   # One copy of both states per local device; the step keeps them identical.
   g_rep, d_rep = train_step.replicate((g_state, d_state))
   del g_state, d_state  # donated to the first step; only the replicas live on
@@ -335,6 +338,8 @@ def _finish(config, workdir: pathlib.Path, members, loop: _Loop, start_step: int
     'steps_per_s': rate,
     'devices': jax.device_count(),
     'metrics': last_metrics,
+    # When each periodic evaluation finished, in seconds from launch (this process' run only).
+    'eval_wall_s': {str(k): v for k, v in loop.periodic.eval_wall_s.items()},
   }
   if members.stacked:
     summary['sweep'] = {'field': config.sweep.field, 'values': list(config.sweep.choices)}
