@@ -1,12 +1,14 @@
 """Sample quality of the default, the tutorial and the clean split over 3 seeds; the README's quality table.
 
   python benchmarks/quality.py [--readme] [--out runs/quality] [--skip-training] [--only default ...]
+                               [--quickstart-only] [--quickstart-seeds]
 
 Each experiment trains as one 3-seed sweep (`sweep.field=seed`, one program,
 all cores), then `ganjax.evaluate.evaluate_workdir` scores every member on
 10,000 samples with the shipped MNIST classifier, copy check included. The
 quickstart run is the README's exact command (seed 0, no sweep), timed from
-launch to exit. Prints markdown tables with the command, the machine and the
+launch to exit; --quickstart-seeds runs it again with seeds 1 and 2 (the
+quality issue's targets are per seed of that command) and tabulates all three. Prints markdown tables with the command, the machine and the
 seeds beside them; with --readme it replaces the tables between the quality
 markers in README.md. A record of one run on one machine, not a test: XLA:CPU
 results depend on the thread count, so another core count lands elsewhere.
@@ -132,6 +134,41 @@ def _time_to_fd(workdir: pathlib.Path, summary: dict) -> str:
   )
 
 
+EXTRA_QUICKSTART_SEEDS = (1, 2)  # the quickstart command again with --config.seed=S, each a plain run
+
+
+def train_quickstart_seeds(out: pathlib.Path) -> None:
+  """The quickstart command with each extra seed (no sweep, all cores), timed; walls saved beside the runs."""
+  for seed in EXTRA_QUICKSTART_SEEDS:
+    workdir = out / f'quickstart_seed{seed}'
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(f'training the quickstart with seed {seed}', flush=True)
+    wall = _run([*QUICKSTART, f'--workdir={workdir}', f'--config.seed={seed}'], out / f'quickstart_seed{seed}.log')
+    (out / f'quickstart_seed{seed}.wall').write_text(f'{wall}\n')
+
+
+def quickstart_seed_table(out: pathlib.Path) -> list[str]:
+  """Per seed, the quickstart command's wall time and its 10,000-sample metrics (seeds whose runs exist)."""
+  from ganjax import evaluate
+
+  runs = [(0, out / 'quickstart', out / 'quickstart.wall')]
+  runs += [(s, out / f'quickstart_seed{s}', out / f'quickstart_seed{s}.wall') for s in EXTRA_QUICKSTART_SEEDS]
+  runs = [r for r in runs if (r[1] / 'summary.json').is_file() and r[2].is_file()]
+  if len(runs) < 2:
+    return []
+  lines = [
+    f'The quickstart command with `--config.seed=S` (plain runs, both cores), {len(runs)} seeds:',
+    '',
+    '| seed | wall s | ' + ' | '.join(SHOWN) + ' |',
+    '| ---: | ---: |' + ' ---: |' * len(SHOWN),
+  ]
+  for seed, workdir, wall in runs:
+    (row,) = evaluate.evaluate_workdir(str(workdir), 10_000).values()
+    cells = ' | '.join(_fmt(m, row[m]) for m in SHOWN)
+    lines.append(f'| {seed} | {float(wall.read_text()):.0f} | {cells} |')
+  return ['', *lines]
+
+
 def _log_lines(log: pathlib.Path) -> list[str]:
   """The first and last tutorial lines and the 'done:' line of a run's log (tqdm's bar stripped)."""
   import re
@@ -194,6 +231,7 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
       '```',
       *_log_lines(out / 'quickstart.log'),
       '```',
+      *quickstart_seed_table(out),
     ]
   walls_text = ', '.join(f'{k} {v:.0f} s' for k, v in walls.items())
   if walls_text:
@@ -209,6 +247,9 @@ def main() -> None:
   parser.add_argument('--only', nargs='*', choices=list(EXPERIMENTS), help='these experiments only')
   parser.add_argument('--no-quickstart', action='store_true', help='skip the timed quickstart run')
   parser.add_argument(
+    '--quickstart-seeds', action='store_true', help=f'also time the quickstart with seeds {EXTRA_QUICKSTART_SEEDS}'
+  )
+  parser.add_argument(
     '--quickstart-only', action='store_true', help='train only the timed quickstart (on a quiet machine); tabulate all'
   )
   args = parser.parse_args()
@@ -221,6 +262,8 @@ def main() -> None:
     walls = train(out, [], True)
   elif not args.skip_training:
     walls = train(out, names, quickstart)
+  if args.quickstart_seeds:
+    train_quickstart_seeds(out)
   if 'quickstart' in walls:
     (out / 'quickstart.wall').write_text(f'{walls["quickstart"]}\n')
   elif quickstart:  # tabulate an earlier timed quickstart, if there is one
