@@ -8,7 +8,8 @@ all cores), then `ganjax.evaluate.evaluate_workdir` scores every member on
 10,000 samples with the shipped MNIST classifier, copy check included. The
 quickstart run is the README's exact command (seed 0, no sweep), timed from
 launch to exit; --quickstart-seeds runs it again with seeds 1 and 2 (the
-quality issue's targets are per seed of that command) and tabulates all three. Prints markdown tables with the command, the machine and the
+quality issue's targets are per seed of that command) and tabulates all
+three. Prints markdown tables with the command, the machine and the
 seeds beside them; with --readme it replaces the tables between the quality
 markers in README.md. A record of one run on one machine, not a test: XLA:CPU
 results depend on the thread count, so another core count lands elsewhere.

@@ -76,15 +76,18 @@ def test_a_learning_rate_member_equals_the_plain_run_with_that_rate(tiny_config,
   assert not np.allclose(fast['Dense_0']['kernel'], member['Dense_0']['kernel'])
 
 
-def _assert_leaves_close(a, b, rtol=2e-3):
-  """Every float leaf within `rtol` of the other, relative to that leaf's own scale (so tiny Adam moments count)."""
-  for path, x in jax.tree_util.tree_leaves_with_path(a):
-    y = b
-    for key in path:
-      y = y[key.key] if hasattr(key, 'key') else (y[key.idx] if hasattr(key, 'idx') else getattr(y, key.name))
+def _assert_leaves_close(a, b, rtol=2e-3, floor=1e-2):
+  """Every float leaf within `rtol` of the other, relative to that leaf's own scale, so that small leaves
+  (Adam's second moments) count; the scale never drops under `floor` times the tree's largest value,
+  for leaves that are float noise (the biases before G's BatchNorm get no gradient: measured up to 7e-6)."""
+  leaves = jax.tree_util.tree_leaves_with_path(a)
+  other = jax.tree.leaves(b)
+  assert len(leaves) == len(other)
+  tree_scale = max(float(np.max(np.abs(np.asarray(y)))) for y in other if np.size(y))
+  for (path, x), y in zip(leaves, other, strict=True):
     x, y = np.asarray(x), np.asarray(y)
     if np.issubdtype(x.dtype, np.floating):
-      scale = float(np.max(np.abs(y))) or 1.0
+      scale = max(float(np.max(np.abs(y))), floor * tree_scale)
       np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * scale, err_msg=jax.tree_util.keystr(path))
 
 
@@ -118,7 +121,10 @@ def test_a_d_lr_or_real_label_member_equals_its_plain_run(tiny_config, tmp_path,
     member = jax.tree.map(lambda x: x[1], out[name])
     _assert_leaves_close(member.params, alone[name].params)
     # Adam's first and second moments (a learning-rate sweep wraps Adam in another optimizer state).
-    _assert_leaves_close(_adam_moments(member.opt_state), _adam_moments(alone[name].opt_state))
+    moments, want = _adam_moments(member.opt_state), _adam_moments(alone[name].opt_state)
+    for (mu, nu), (want_mu, want_nu) in zip(moments, want, strict=True):
+      _assert_leaves_close(mu, want_mu)
+      _assert_leaves_close(nu, want_nu)
   for metric in ('d_loss', 'g_loss'):
     assert out['metrics'][1][metric] == pytest.approx(alone['metrics'][metric], rel=1e-4)
   assert out['metrics'][0]['d_loss'] != pytest.approx(alone['metrics']['d_loss'], rel=1e-4)
