@@ -21,7 +21,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from ganjax import checkpoint, evaluate, input_pipeline, train_step, writers
+from ganjax import checkpoint, evaluate, input_pipeline, sampling, train_step, writers
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax.errors import ConfigError, DivergenceError, WorkdirError
@@ -160,7 +160,7 @@ class _Periodic:
     self.eval_labels = jnp.arange(n_eval) % classes if classes else None
     self.grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
     self.cols = GRID_PER_CLASS if classes else None
-    self.generate = jax.jit(lambda g, z, labels: train_step.generate(g, z, train=False, labels=labels)[0])
+    self.generate = sampling.images
     self.score = evaluate.make_scorer(config, data.images) if config.eval.every_steps and self.primary else None
 
   def log(self, step: int, metrics: Any, bar: tqdm.tqdm) -> list[dict[str, float]]:
