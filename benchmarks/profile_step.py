@@ -24,28 +24,18 @@ import argparse
 import collections
 import pathlib
 import re
-import statistics
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
+import timing
 
 from ganjax import input_pipeline, losses, train_step
 from ganjax.config import load_experiment, tutorial_config
 
-
-def _rate(fn, windows: int, calls: int = 10) -> float:
-  """Median milliseconds per call over timed windows, after a warm-up call."""
-  fn()
-  times = []
-  for _ in range(windows):
-    t0 = time.perf_counter()
-    for _ in range(calls):
-      fn()
-    times.append((time.perf_counter() - t0) / calls * 1e3)
-  return statistics.median(times)
+_rate = timing.median_ms  # milliseconds per call (also imported by kernels.py)
 
 
 def jax_parts(batch: int, windows: int) -> dict[str, float]:

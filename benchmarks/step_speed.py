@@ -30,7 +30,6 @@ import json
 import os
 import pathlib
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import timing
 
 from ganjax import input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
@@ -48,13 +48,7 @@ _ROOT = pathlib.Path(__file__).resolve().parent.parent
 EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
 
 
-def _median_rate(fn, steps_per_window: int, windows: int) -> float:
-  rates = []
-  for _ in range(windows):
-    t0 = time.perf_counter()
-    fn(steps_per_window)
-    rates.append(steps_per_window / (time.perf_counter() - t0))
-  return statistics.median(rates)
+_median_rate = timing.median_rate
 
 
 def bench_step(
@@ -91,7 +85,7 @@ def bench_step(
     jax.block_until_ready(metrics)
 
   run(3)  # warm-up
-  rate = _median_rate(run, steps_per_window=max(3, 640 // batch_size), windows=windows)
+  rate = _median_rate(run, calls_per_window=max(3, 640 // batch_size), windows=windows)
   return {'steps_per_s': rate, 'compile_s': compile_s, 'gflop_per_step': flops / 1e9, 'gflops': rate * flops / 1e9}
 
 
