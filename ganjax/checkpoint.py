@@ -244,7 +244,7 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
         with target.ignore_type():
           target[key] = tuple(value) if isinstance(value, list) else value
 
-  saved = meta['config']
+  saved = {k: dict(v) if isinstance(v, dict) else v for k, v in meta['config'].items()}  # meta stays as read
   for old, new in config_lib.RENAMED.items():  # checkpoints written before the rename
     (old_section, old_key), (new_section, new_key) = old.split('.'), new.split('.')
     if old_key in saved.get(old_section, {}):

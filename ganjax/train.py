@@ -158,7 +158,8 @@ class _Periodic:
     # A toy run draws its eval batch: points show modes better in numbers.
     self.grid_z = self.eval_z if is_toy else [jax.random.normal(m.keys['samples'], (n_grid, latent)) for m in members]
     self.eval_labels = jnp.arange(n_eval) % classes if classes else None
-    self.grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
+    grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
+    self.grid_labels = self.eval_labels if is_toy else grid_labels
     self.cols = GRID_PER_CLASS if classes else None
     self.generate = sampling.images
     self.score = evaluate.make_scorer(config, data.images) if config.eval.every_steps and self.primary else None
@@ -185,11 +186,13 @@ class _Periodic:
     g_state = train_step.unreplicate(g_rep)
     for j, (m, writer) in enumerate(zip(self.members, self.writers, strict=True)):
       g = self.members.pick(g_state, j)
+      samples = np.asarray(self.generate(g, self.eval_z[j], self.eval_labels)) if do_eval else None
       if do_samples:
-        grid = np.asarray(self.generate(g, self.grid_z[j], self.grid_labels))
+        # A toy run draws its eval batch: generated once when both are due.
+        same = samples is not None and self.grid_z is self.eval_z
+        grid = samples if same else np.asarray(self.generate(g, self.grid_z[j], self.grid_labels))
         writer.samples(step, grid, cols=self.cols, title=m.prefix)
       if do_eval:
-        samples = np.asarray(self.generate(g, self.eval_z[j], self.eval_labels))
         writer.scalars(step, {f'eval/{name}': v for name, v in self.score(samples).items()})
     if do_eval:  # kept out of metrics.jsonl, which stays the same from run to run
       self.eval_wall_s[step] = time.perf_counter() - self.t_launch
@@ -261,7 +264,6 @@ class _Loop:
     return bool(self.ckpt and every and step % every == 0 and step < self.config.train.num_steps)
 
   def _check_state(self, step: int, metrics: Any) -> None:
-    """Never checkpoint a diverged state (the metrics include both param norms)."""
     rows = self.members.host_metrics(jax.device_get(train_step.unreplicate(metrics)))
     for m, row in zip(self.members, rows, strict=True):
       _check_finite(step, row, m.prefix)
@@ -298,9 +300,12 @@ class _Loop:
           if self.stop.signum:
             break
           if self._checkpoint_due(step):
+            # Never checkpoint a diverged state (the metrics include both param norms). A pending log
+            # holds this very step's metrics, and logging checks them.
             if pending is not None:
               self.last, pending = self.periodic.log(*pending, bar), None
-            self._check_state(step, metrics)
+            else:
+              self._check_state(step, metrics)
             self.save(step)
         if pending is not None:
           self.last = self.periodic.log(*pending, bar)

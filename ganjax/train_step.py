@@ -277,15 +277,20 @@ def d_fake_loss_fn(
   axis_name: str | None = None,
   labels: jax.Array | None = None,
   info_weight: float = 0.0,
+  stop_g_gradient: bool = True,
 ):
   """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G.
+
+  `stop_g_gradient=False` leaves the fakes differentiable in G's params, for the game's Jacobian (its
+  cross terms); the update's gradient is with respect to D's params either way.
 
   With `info_weight`, plus that weight times the cross-entropy of D's Q head on the fakes' categories
   `labels` (InfoGAN: Q learns to tell G's latent categories apart).
   Returns (loss, (logits, D's new statistics, the fakes, the loss without the InfoGAN term)).
   """
   fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
-  fakes = jax.lax.stop_gradient(fakes)
+  if stop_g_gradient:
+    fakes = jax.lax.stop_gradient(fakes)
   if not info_weight:
     logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True, labels=labels)
     loss = losses.d_fake(logits, loss_name)
@@ -363,15 +368,39 @@ class _DLosses:
       penalty = self.cfg.r1_weight * losses.r1_penalty(self.frozen(d_params, stats, self.drop_real), self.images)
     return loss + penalty, (_Half(loss, logits, new_stats), penalty)
 
-  def fake(self, d_params, stats) -> tuple[jax.Array, tuple[_Half, jax.Array]]:
-    """(loss, (the fake half, the fakes))."""
+  def fake(self, d_params, stats, g_params=None, stop_g_gradient=True) -> tuple[jax.Array, tuple[_Half, jax.Array]]:
+    """(loss, (the fake half, the fakes)), the fakes from `g_params` (default G's own)."""
     d = self.d_state.replace(batch_stats=stats)
-    g = self.g_state
-    c = self.cfg
+    g, c = self.g_state, self.cfg
+    g_params = g.params if g_params is None else g_params
     loss, (logits, new_stats, fakes, gan_loss) = d_fake_loss_fn(
-      d_params, g.params, g, d, self.z, self.drop_fake, c.loss, c.axis_name, self.fake_labels, c.info_weight
+      d_params,
+      g_params,
+      g,
+      d,
+      self.z,
+      self.drop_fake,
+      c.loss,
+      c.axis_name,
+      self.fake_labels,
+      c.info_weight,
+      stop_g_gradient,
     )
     return loss, (_Half(gan_loss, logits, new_stats), fakes)
+
+  def joint(self, d_params, stats, g_params=None, scale=0.5, stop_g_gradient=True):
+    """`scale` x (real loss + fake loss + penalties): (loss, (the real half, the fake half, the penalties)).
+
+    The joint D update takes half the sum; the game's field (`game_field`) passes G's params and lets
+    the fakes depend on them.
+    """
+    total_real, (real, penalty) = self.real(d_params, stats)
+    loss_fake, (fake, fakes) = self.fake(d_params, stats, g_params, stop_g_gradient)
+    if self.cfg.gp_weight:
+      frozen = self.frozen(d_params, stats, self.drop_fake)
+      gp = self.cfg.gp_weight * losses.gradient_penalty(frozen, self.images, fakes, self.gp_rng)
+      penalty, total_real = penalty + gp, total_real + gp
+    return scale * (total_real + loss_fake), (real, fake, penalty)
 
 
 def _d_separate(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, jax.Array]:
@@ -389,17 +418,7 @@ def _d_separate(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any
 
 def _d_joint(d_state: DState, d: _DLosses) -> tuple[DState, _Half, _Half, Any, jax.Array]:
   """One Adam step on half of (real + fake + penalties): the usual sum's direction; Adam ignores the scale."""
-
-  def loss_fn(d_params):
-    total_real, (real, penalty) = d.real(d_params, d_state.batch_stats)
-    loss_fake, (fake, fakes) = d.fake(d_params, d_state.batch_stats)
-    if d.cfg.gp_weight:
-      frozen = d.frozen(d_params, d_state.batch_stats, d.drop_fake)
-      gp = d.cfg.gp_weight * losses.gradient_penalty(frozen, d.images, fakes, d.gp_rng)
-      penalty, total_real = penalty + gp, total_real + gp
-    return 0.5 * (total_real + loss_fake), (real, fake, penalty)
-
-  (_, (real, fake, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_state.params)
+  (_, (real, fake, penalty)), grads = jax.value_and_grad(d.joint, has_aux=True)(d_state.params, d_state.batch_stats)
   grads = _pmean(grads, d.cfg.axis_name)
   d_state = d_state.apply_gradients(grads=grads, batch_stats=fake.stats)
   return d_state, real, fake, grads, penalty
@@ -446,6 +465,15 @@ def _d_metrics(real: _Half, fake: _Half, penalty, d_grads, d_params, cfg: StepCo
   return metrics
 
 
+def _g_metrics(g_loss: jax.Array, g_grads: Any, g_params: Any, cfg: StepConfig) -> Metrics:
+  """G's logged values: its loss (averaged across devices) and the norms of its gradient and params."""
+  return {
+    'g_loss': _pmean(g_loss, cfg.axis_name),
+    'g_grad_norm': optax.tree.norm(g_grads),
+    'g_param_norm': optax.tree.norm(g_params),
+  }
+
+
 def _update_ema(g_state: GState, z: jax.Array, labels: jax.Array | None, cfg: StepConfig) -> GState:
   """Moves G's parameter EMA towards the new params, and the EMA generator's own BatchNorm statistics."""
   decay = cfg.g_ema_decay
@@ -472,11 +500,7 @@ def g_phase(
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   if g_state.ema_params:
     g_state = _update_ema(g_state, z, labels, cfg)
-  metrics = {
-    'g_loss': _pmean(g_loss, cfg.axis_name),
-    'g_grad_norm': optax.tree.norm(g_grads),
-    'g_param_norm': optax.tree.norm(g_state.params),
-  }
+  metrics = _g_metrics(g_loss, g_grads, g_state.params, cfg)
   if cfg.info_weight:
     metrics['info_loss'] = _pmean(info, cfg.axis_name)  # low: G's categories are told apart
   return g_state, metrics
@@ -515,21 +539,11 @@ def game_field(
   """
   label = cfg.real_label if real_label is None else real_label
   d_rng, g_rng = jax.random.split(rng)
-  d = _DLosses(g_state, d_state, batch, d_rng, cfg, label)
-
-  def d_loss(phi):
-    total_real, (real, penalty) = d.real(phi, d_state.batch_stats)
-    fakes, _ = generate(g_state, d.z, params=g_params, train=True, axis_name=cfg.axis_name, labels=d.fake_labels)
-    logits, stats = _discriminate(d_state, phi, fakes, d.drop_fake, cfg.axis_name, True, d.fake_labels)
-    loss_fake = losses.d_fake(logits, cfg.loss)
-    if cfg.gp_weight:
-      gp = cfg.gp_weight * losses.gradient_penalty(
-        d.frozen(phi, d_state.batch_stats, d.drop_fake), d.images, fakes, d.gp_rng
-      )
-      penalty, total_real = penalty + gp, total_real + gp
-    return d_scale * (total_real + loss_fake), (real, _Half(loss_fake, logits, stats), penalty)
-
-  d_grads, (real, fake, penalty) = jax.grad(d_loss, has_aux=True)(d_params)
+  # The field is the GAN's game without InfoGAN's term, on both sides (the game rules refuse InfoGAN).
+  d = _DLosses(g_state, d_state, batch, d_rng, dataclasses.replace(cfg, info_weight=0.0), label)
+  d_grads, (real, fake, penalty) = jax.grad(d.joint, has_aux=True)(
+    d_params, d_state.batch_stats, g_params, d_scale, False
+  )
   z_rng, drop_rng = jax.random.split(g_rng)
   z, labels = draw_fakes_input(z_rng, d.images.shape[0], cfg)
   g_grads, (_, g_stats, g_loss, _) = jax.grad(g_loss_fn, has_aux=True)(
@@ -569,13 +583,7 @@ def _game_step(
   if g_state.ema_params:
     g_state = _update_ema(g_state, aux.z, aux.labels, cfg)
   metrics = _d_metrics(aux.real, aux.fake, aux.penalty, d_grads, d_state.params, cfg)
-  metrics.update(
-    {
-      'g_loss': _pmean(aux.g_loss, cfg.axis_name),
-      'g_grad_norm': optax.tree.norm(g_grads),
-      'g_param_norm': optax.tree.norm(g_state.params),
-    }
-  )
+  metrics.update(_g_metrics(aux.g_loss, g_grads, g_state.params, cfg))
   return g_state, d_state, metrics
 
 
