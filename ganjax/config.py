@@ -102,6 +102,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # InfoGAN (Chen et al. 2016): > 0 adds a Q head to D that predicts G's latent category from a fake,
   # and this weight times its cross-entropy to both D's and G's losses (needs model.latent_categories)
   c.loss.info_weight = 0.0
+  c.loss.info_schedule = 'constant'  # 'constant' | 'linear': the InfoGAN weight decays linearly to 0 at train.num_steps
   # consensus optimisation (Mescheder et al. 2017): gamma of the gamma/2 ||v||^2 regulariser of the
   # game's joint gradient field v, added to both players (simultaneous or extragradient rules)
   c.loss.consensus_weight = 0.0
@@ -304,6 +305,9 @@ def _validate_rest(config: ml_collections.ConfigDict) -> None:
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
   _check(loss.info_weight >= 0, f'loss.info_weight must be >= 0, got {loss.info_weight}')
+  _check(
+    loss.info_schedule in SCHEDULES, f'loss.info_schedule must be one of {SCHEDULES}, got {loss.info_schedule!r}'
+  )
   _check(
     not loss.info_weight or (config.model.latent_categories and config.model.d_arch != 'mlp'),
     'loss.info_weight (InfoGAN) needs model.latent_categories > 0 and a conv D',

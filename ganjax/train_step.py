@@ -67,6 +67,7 @@ class StepConfig:
   g_ema_decay: float = 0.0  # decay of G's parameter EMA (used when the state keeps one)
   dirac: bool = False  # the Dirac-GAN: log theta, psi and their distance to the equilibrium (0, 0)
   info_weight: float = 0.0  # InfoGAN: weight of the cross-entropy of D's Q head on the fakes' latent categories
+  info_decay_steps: int = 0  # > 0: that weight decays linearly to 0 at this step (loss.info_schedule='linear')
   axis_name: str | None = None  # the pmap axis to average over; None outside pmap
 
   @classmethod
@@ -85,6 +86,7 @@ class StepConfig:
       r1_weight=loss.r1_weight,
       g_ema_decay=t.g_ema_decay,
       info_weight=loss.info_weight,
+      info_decay_steps=t.num_steps if loss.info_schedule == 'linear' else 0,
       dirac=config.model.g_arch == 'dirac',
       axis_name=axis_name,
     )
@@ -266,6 +268,18 @@ def _pmean(tree: Any, axis_name: str | None) -> Any:
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
+def info_weight_at(cfg: StepConfig, step) -> float | jax.Array:
+  """InfoGAN's weight at `step` (G updates so far): constant, or decaying linearly to 0 at `info_decay_steps`."""
+  if not cfg.info_weight or not cfg.info_decay_steps:
+    return cfg.info_weight
+  return cfg.info_weight * jnp.clip(1.0 - step / cfg.info_decay_steps, 0.0, 1.0)
+
+
+def _no_info(info_weight: float | jax.Array) -> bool:
+  """True when InfoGAN is off: a weight of exactly 0 known at trace time (a traced weight means on)."""
+  return isinstance(info_weight, (int, float)) and not info_weight
+
+
 def d_fake_loss_fn(
   d_params: Any,
   g_params: Any,
@@ -291,7 +305,7 @@ def d_fake_loss_fn(
   fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
   if stop_g_gradient:
     fakes = jax.lax.stop_gradient(fakes)
-  if not info_weight:
+  if _no_info(info_weight):
     logits, stats = _discriminate(d_state, d_params, fakes, rng, axis_name, update_stats=True, labels=labels)
     loss = losses.d_fake(logits, loss_name)
     return loss, (logits, stats, fakes, loss)
@@ -324,7 +338,7 @@ def g_loss_fn(
   """
   images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
   frozen = jax.lax.stop_gradient(d_params) if stop_d_gradient else d_params
-  if not info_weight:
+  if _no_info(info_weight):
     logits, _ = _discriminate(d_state, frozen, images, rng, axis_name, labels=labels)
     loss = losses.g_loss(logits, loss_name)
     return loss, (logits, new_stats, loss, jnp.zeros(()))
@@ -383,7 +397,7 @@ class _DLosses:
       c.loss,
       c.axis_name,
       self.fake_labels,
-      c.info_weight,
+      info_weight_at(c, g.step),
       stop_g_gradient,
     )
     return loss, (_Half(gan_loss, logits, new_stats), fakes)
@@ -494,7 +508,16 @@ def g_phase(
   z, labels = draw_fakes_input(z_rng, batch_size, cfg)
   # Gradients are taken with respect to G's params only (argnums=0).
   (_, (_, new_stats, g_loss, info)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params, d_state.params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels, cfg.info_weight
+    g_state.params,
+    d_state.params,
+    g_state,
+    d_state,
+    z,
+    drop_rng,
+    cfg.loss,
+    cfg.axis_name,
+    labels,
+    info_weight_at(cfg, g_state.step),
   )
   g_grads = _pmean(g_grads, cfg.axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)

@@ -138,3 +138,35 @@ def test_infogan_needs_latent_categories(tiny_config):
   tiny_config.loss.info_weight = 1.0
   with pytest.raises(ConfigError, match=r'loss.info_weight \(InfoGAN\) needs model.latent_categories > 0'):
     config_lib.validate(tiny_config)
+
+
+def test_infogan_weight_decays_linearly_to_zero_through_the_step(tiny_config):
+  tiny_config.model.latent_categories = 4
+  tiny_config.loss.info_weight = 0.4
+  tiny_config.loss.info_schedule = 'linear'
+  tiny_config.train.num_steps = 10
+  config_lib.validate(tiny_config)
+  cfg = train_step.StepConfig.from_config(tiny_config)
+  weights = [float(train_step.info_weight_at(cfg, jnp.asarray(s))) for s in (0, 5, 10, 12)]
+  np.testing.assert_allclose(weights, [0.4, 0.2, 0.0, 0.0], atol=1e-7)
+  # The losses take the weight at G's step: InfoGAN's full term at the start, the GAN loss alone at the end.
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
+  cats = jnp.arange(8) % 4
+  for step, weight in ((0, 0.4), (10, 0.0)):
+    g = g_state.replace(step=jnp.asarray(step))
+    w = train_step.info_weight_at(cfg, g.step)
+    loss, (_, _, gan_loss, ce) = train_step.g_loss_fn(
+      g.params, d_state.params, g, d_state, z, jax.random.key(2), labels=cats, info_weight=w
+    )
+    np.testing.assert_allclose(loss, gan_loss + weight * ce, rtol=1e-6)
+    d_loss, (*_, d_gan) = train_step.d_fake_loss_fn(
+      d_state.params, g.params, g, d_state, z, jax.random.key(2), labels=cats, info_weight=w
+    )
+    assert (d_loss > d_gan) == (weight > 0)
+  batch = {'image': jax.random.uniform(jax.random.key(3), (16, 28, 28, 1), minval=-1, maxval=1)}
+  _, _, metrics = train_step.train_step(g_state, d_state, batch, jax.random.key(4), cfg)
+  assert np.isfinite(float(metrics['info_loss']))
+  tiny_config.loss.info_schedule = 'cosine'
+  with pytest.raises(ConfigError, match='loss.info_schedule must be one of'):
+    config_lib.validate(tiny_config)
