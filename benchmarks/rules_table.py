@@ -21,7 +21,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from toy_table import SEEDS, _at
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -126,6 +126,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.train.num_processes = 0  # 0: detected
   c.train.process_id = -1  # -1: detected; else 0 .. num_processes - 1
   c.train.init_timeout_s = 300  # how long to wait for the coordinator and the other processes
+  # a process silent this long counts as dead: the others stop (one line each) instead of waiting forever
+  c.train.heartbeat_timeout_s = 100
   c.train.log_every_steps = 100
   c.train.sample_every_steps = 500
   c.train.num_sample_images = 64  # the fixed latent batch drawn as a square grid
@@ -305,9 +307,7 @@ def _validate_rest(config: ml_collections.ConfigDict) -> None:
   _check(0 <= t.g_ema_decay < 1, f'train.g_ema_decay must be in [0, 1), got {t.g_ema_decay}')
   loss = config.loss
   _check(loss.info_weight >= 0, f'loss.info_weight must be >= 0, got {loss.info_weight}')
-  _check(
-    loss.info_schedule in SCHEDULES, f'loss.info_schedule must be one of {SCHEDULES}, got {loss.info_schedule!r}'
-  )
+  _check(loss.info_schedule in SCHEDULES, f'loss.info_schedule must be one of {SCHEDULES}, got {loss.info_schedule!r}')
   _check(
     not loss.info_weight or (config.model.latent_categories and config.model.d_arch != 'mlp'),
     'loss.info_weight (InfoGAN) needs model.latent_categories > 0 and a conv D',
@@ -372,6 +372,7 @@ def _validate_cluster(t: ml_collections.ConfigDict) -> None:
     'train.coordinator_address, train.num_processes and train.process_id need train.distributed=True',
   )
   _check(t.init_timeout_s > 0, f'train.init_timeout_s must be > 0, got {t.init_timeout_s}')
+  _check(t.heartbeat_timeout_s > 0, f'train.heartbeat_timeout_s must be > 0, got {t.heartbeat_timeout_s}')
   if not explicit:
     return
   _check(

@@ -3,17 +3,25 @@
 Every process runs `python -m ganjax.main <main flags>` with `train.distributed=True`, the
 coordinator at localhost on a free port, `train.num_processes=N` and its own `train.process_id`,
 so anyone can try several processes on one machine (on CPU each process sees its local devices,
-e.g. one each with XLA's default). Process 0's output is passed through; the others' stdout is
-dropped (they print nothing of ganjax's) and their stderr is passed through, as they print errors only.
-If one process fails, the others are stopped and the launcher exits with its exit status.
-On a real cluster use the cluster's launcher instead (README: SLURM, TPU pods).
+e.g. one each with XLA's default). Process 0's stdout is passed through; the others' is dropped
+(they print nothing of ganjax's). Every process' stderr goes to a log file, and its `ganjax:` lines
+(errors, one line each) are passed through, so that a failure reads as one line per process and not
+as pages of JAX's C++ runtime logs; the logs are kept when something failed and named then.
+If one process fails, the others stop on their own (a lost process: within `train.heartbeat_timeout_s`);
+the launcher waits that long and a grace period, then kills what is left, and exits with the status of
+the first process that failed. On a real cluster use the cluster's launcher instead (README: SLURM, TPU pods).
 """
 
 import argparse
 import os
+import pathlib
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 
@@ -36,6 +44,39 @@ def commands(processes: int, main_flags: list[str], port: int) -> list[list[str]
   ]
 
 
+GRACE_S = 30  # beyond the heartbeat timeout, before the launcher kills what is left of a failed run
+
+
+def _flag(flags: list[str], name: str, default: str) -> str:
+  for f in flags:
+    if f.startswith(f'--{name}='):
+      return f.split('=', 1)[1]
+  return default
+
+
+def _tee(stream, log, lines: list[str]) -> None:
+  """Copies a process' stderr to its log; passes its `ganjax:` lines on at once."""
+  for line in stream:
+    log.write(line)
+    log.flush()
+    if line.startswith('ganjax:'):
+      lines.append(line)
+      sys.stderr.write(line)
+      sys.stderr.flush()
+
+
+def _what_happened(i: int, code: int, said: list[str], log: pathlib.Path) -> str | None:
+  """One line for a process that failed without saying why itself (killed, or aborted by JAX)."""
+  if code == 0 or said:
+    return None
+  if code < 0:
+    name = signal.Signals(-code).name
+    if -code == signal.SIGABRT and 'heartbeat' in log.read_text(errors='replace'):
+      return f'ganjax: error: process {i} stopped: another process was lost (no heartbeat); its log: {log}'
+    return f'ganjax: error: process {i} was killed by {name}; its log: {log}'
+  return f'ganjax: error: process {i} exited with status {code}; its log: {log}'
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog='python -m ganjax.launch', description=__doc__.split('\n')[0])
   parser.add_argument('--processes', type=int, required=True, help='number of local processes (>= 1)')
@@ -48,29 +89,51 @@ def main(argv: list[str] | None = None) -> int:
   taken = [f for f in flags if f.split('=')[0] in {f'--config.train.{k}' for k in cluster_keys}]
   if taken:
     parser.exit(1, f'ganjax: error: the launcher sets the cluster fields itself; drop {taken[0].split("=")[0]}\n')
+  heartbeat = float(_flag(flags, 'config.train.heartbeat_timeout_s', '100'))
   env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-  procs = [
-    subprocess.Popen(cmd, env=env, stdout=None if i == 0 else subprocess.DEVNULL)
-    for i, cmd in enumerate(commands(args.processes, flags, free_port()))
-  ]
+  logs = pathlib.Path(tempfile.mkdtemp(prefix='ganjax-launch-'))
+  procs, said, threads = [], [], []
+  for i, cmd in enumerate(commands(args.processes, flags, free_port())):
+    proc = subprocess.Popen(
+      cmd, env=env, stdout=None if i == 0 else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors='replace'
+    )
+    log = open(logs / f'process_{i}.log', 'w')  # noqa: SIM115 (closed by its thread's end below)
+    said.append([])
+    thread = threading.Thread(target=_tee, args=(proc.stderr, log, said[i]), daemon=True)
+    thread.start()
+    procs.append(proc)
+    threads.append((thread, log))
+  deadline, first = None, 0
   try:
-    while True:
-      codes = [p.poll() for p in procs]
-      failed = [c for c in codes if c not in (None, 0)]
-      if failed or all(c == 0 for c in codes):
-        break
+    while any(p.poll() is None for p in procs):
+      if deadline is None and any(p.poll() not in (None, 0) for p in procs):
+        first = next(p.returncode for p in procs if p.returncode not in (None, 0))
+        deadline = time.monotonic() + heartbeat + GRACE_S  # the others stop on their own by then
+      if deadline is not None and time.monotonic() > deadline:
+        for p in procs:
+          if p.poll() is None:
+            p.kill()
       time.sleep(0.2)
   except KeyboardInterrupt:
-    failed = [130]
-  finally:
     for p in procs:
       if p.poll() is None:
-        p.terminate()  # SIGTERM: ganjax saves a checkpoint and stops
+        p.terminate()  # SIGTERM: ganjax saves a checkpoint and stops (all processes at one step)
     for p in procs:
       p.wait()
+  for thread, log in threads:
+    thread.join(timeout=5)
+    log.close()
+  codes = [p.returncode for p in procs]
+  failed = [c for c in codes if c != 0]
   if not failed:
+    shutil.rmtree(logs, ignore_errors=True)
     return 0
-  return failed[0] if failed[0] > 0 else 128 - failed[0]  # killed by signal -n: the shell's 128 + n
+  for i, code in enumerate(codes):
+    line = _what_happened(i, code, said[i], logs / f'process_{i}.log')
+    if line:
+      print(line, file=sys.stderr)
+  first = first or failed[0]
+  return first if first > 0 else 128 - first  # killed by signal -n: the shell's 128 + n
 
 
 if __name__ == '__main__':

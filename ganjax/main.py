@@ -3,6 +3,7 @@
 Overrides go on the command line, e.g. `--config.train.num_steps=200`.
 """
 
+import os
 import socket
 import sys
 import time
@@ -54,6 +55,28 @@ def main(argv: list[str]) -> None:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except GanjaxError as e:
     sys.exit(f'ganjax: error: {" ".join(str(e).split())}')
+  except Exception as e:
+    if not (_CONFIG.value.train.distributed and _lost_a_process(e)):
+      raise
+    import jax
+
+    # One line, then out at once: JAX's shutdown would wait at a barrier for the lost process and
+    # then abort with a page of C++ logs.
+    print(
+      f'ganjax: error: process {jax.process_index()} lost contact with another process of the run '
+      f'({str(e).strip().splitlines()[0][:200]}); resume from the last complete checkpoint by running the same command',
+      file=sys.stderr,
+      flush=True,
+    )
+    os._exit(1)
+
+
+# What a collective or JAX's coordination service raises when another process has died.
+_LOST = ('Gloo', 'Connection closed', 'Connection reset', 'heartbeat', 'UNAVAILABLE', 'Barrier failed')
+
+
+def _lost_a_process(e: Exception) -> bool:
+  return any(mark in str(e) for mark in _LOST)
 
 
 def _wait_for_coordinator(address: str, timeout_s: float) -> None:
@@ -79,7 +102,7 @@ def _initialize_distributed(t) -> None:
   """jax.distributed.initialize with the config's cluster fields, or JAX's detection when they are empty."""
   import jax
 
-  kwargs = {'initialization_timeout': t.init_timeout_s}
+  kwargs = {'initialization_timeout': t.init_timeout_s, 'heartbeat_timeout_seconds': t.heartbeat_timeout_s}
   if t.coordinator_address and t.process_id > 0:
     # JAX's client aborts the process (a C++ fatal error, many lines) when the coordinator never answers.
     _wait_for_coordinator(t.coordinator_address, t.init_timeout_s)

@@ -8,6 +8,7 @@ at its own interval.
 
 import contextlib
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -58,23 +59,42 @@ def _check_finite(step: int, metrics: dict[str, float], prefix: str = '') -> Non
 
 
 class _StopRequest:
-  """Turns SIGTERM/SIGINT into a flag the loop checks after each step (then it saves and exits)."""
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step (then it saves and exits).
+
+  With several processes, all must stop after the same step, or the others would wait forever in the
+  next collective. JAX's preemption service does that: its own SIGTERM handler (left in place here)
+  tells every process, and `reached_preemption_sync_point` turns true at one common step in all of them
+  (`synced`). SIGINT is routed through it by sending this process SIGTERM.
+  """
 
   def __init__(self):
     self.signum = 0
     self._previous = {}
+    self.multiprocess = jax.process_count() > 1
+    self._forwarded = False  # a SIGINT already passed on as SIGTERM (several processes)
 
   def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGINT,) if self.multiprocess else (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
       # Outside the main thread (some notebook runners) signals cannot be caught.
       with contextlib.suppress(ValueError):
         self._previous[sig] = signal.signal(sig, self._handle)
     return self
 
   def _handle(self, signum, frame):
-    if self.signum:  # a second signal: stop at once
-      raise KeyboardInterrupt
+    if self.signum or self._forwarded:
+      raise KeyboardInterrupt  # a second signal: stop at once
+    if self.multiprocess:
+      self._forwarded = True
+      os.kill(os.getpid(), signal.SIGTERM)  # to JAX's preemption notifier: every process stops together
+      return
     self.signum = signum
+
+  def synced(self, step: int) -> bool:
+    """With several processes: True (and the flag set) at the step where all of them stop on a SIGTERM."""
+    if self.multiprocess and multihost_utils.reached_preemption_sync_point(step):
+      self.signum = signal.SIGTERM
+    return bool(self.signum)
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
@@ -114,7 +134,7 @@ def _check_run(config: ml_collections.ConfigDict) -> None:
   if config.train.batch_size % num_devices:
     raise ConfigError(
       f'train.batch_size={config.train.batch_size} is the global batch and must divide by the '
-      f'{num_devices} devices in use ({jax.local_device_count()} local)'
+      f'{num_devices} devices in use ({jax.process_count()} process(es) x {jax.local_device_count()} local)'
     )
   if config.sweep.field and config.checkpoint.init_from:
     raise ConfigError('checkpoint.init_from (warm start) cannot be combined with a sweep')
@@ -288,6 +308,7 @@ class _Loop:
         for i in range(start_step, t.num_steps):
           step = self.step = i + 1  # steps completed after this iteration
           self.g_rep, self.d_rep, metrics = self.step_fn(self.g_rep, self.d_rep, self.sampler.batch(i), i)
+          self.stop.synced(step)
           if pending is not None:
             self.last, pending = self.periodic.log(*pending, bar), None
           if self.t_first is None:

@@ -1,9 +1,13 @@
 """Two processes on one machine (jax.distributed, one CPU device each) against one process."""
 
 import os
+import pathlib
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -76,6 +80,12 @@ def test_two_processes_match_one_and_only_process_0_talks(tmp_path):
   longer = run_cli('ganjax.main', *ARGS, f'--workdir={tmp_path}/ten', '--config.train.num_steps=10')
   assert longer.returncode == 0, longer.stderr[-3000:]
   _assert_runs_close(ganjax.restore(tmp_path / 'two'), ganjax.restore(tmp_path / 'ten'))
+  # And the other way round: the 1-process checkpoint resumes in two processes.
+  spread = run_cli(
+    'ganjax.launch', '--processes=2', '--', *ARGS, f'--workdir={tmp_path}/one', '--config.train.num_steps=10'
+  )
+  assert spread.returncode == 0 and 'resuming from the checkpoint at step 6' in spread.stdout, spread.stderr[-3000:]
+  _assert_runs_close(ganjax.restore(tmp_path / 'one'), ganjax.restore(tmp_path / 'ten'))
 
 
 def _assert_runs_close(a, b):
@@ -121,3 +131,87 @@ def test_the_local_launcher_runs_n_processes_and_passes_process_0_through(tmp_pa
   assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
     'ganjax: error: the launcher sets the cluster fields itself; drop --config.train.process_id'
   ]
+
+
+LONG = (
+  '--config=experiments/tiny.py',
+  '--config.train.num_steps=300',
+  '--config.train.log_every_steps=1',
+  '--config.eval.every_steps=0',
+  '--config.train.sample_every_steps=0',
+  '--config.train.init_timeout_s=120',
+)
+
+
+def _launch(*args: str) -> subprocess.Popen:
+  env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
+  cmd = [sys.executable, '-m', 'ganjax.launch', '--processes=2', '--', *args]
+  return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _process(launcher: subprocess.Popen, process_id: int) -> int:
+  """The pid of the launcher's child with this `train.process_id`."""
+  children = pathlib.Path(f'/proc/{launcher.pid}/task/{launcher.pid}/children').read_text().split()
+  for pid in children:
+    cmdline = pathlib.Path(f'/proc/{pid}/cmdline').read_text()
+    if f'--config.train.process_id={process_id}' in cmdline:
+      return int(pid)
+  raise AssertionError(f'no process {process_id} among {children}')
+
+
+def _wait_for_step(launcher: subprocess.Popen, step: int) -> list[str]:
+  """Reads process 0's log lines (through the launcher) up to the one of `step`."""
+  seen = []
+  for line in launcher.stdout:
+    seen.append(line)
+    match = re.search(r'(\d+)/300 \[D loss', line)
+    if match and int(match.group(1)) >= step:
+      return seen
+  raise AssertionError(f'the run ended before step {step}: {"".join(seen)[-2000:]}')
+
+
+def test_sigterm_to_one_process_stops_all_at_one_step_and_the_resume_matches(tmp_path):
+  launcher = _launch(*LONG, f'--workdir={tmp_path}/two', '--config.checkpoint.every_steps=0')
+  _wait_for_step(launcher, 10)
+  os.kill(_process(launcher, 1), signal.SIGTERM)  # a preemption notice for one process only
+  out, err = launcher.communicate(timeout=300)
+  assert launcher.returncode == 0, err[-3000:]
+  stopped = re.search(r'stopped by SIGTERM after step (\d+); checkpoint saved at step (\d+)', out)
+  assert stopped and stopped.group(1) == stopped.group(2), out[-2000:]
+  step = int(stopped.group(1))
+  assert 10 <= step < 300
+  # One complete checkpoint, at the common step (a process that stopped elsewhere would hang the save).
+  assert sorted(int(p.name) for p in (tmp_path / 'two' / 'checkpoints').iterdir() if p.name.isdigit()) == [step]
+  resumed = run_cli('ganjax.launch', '--processes=2', '--', *LONG, f'--workdir={tmp_path}/two')
+  assert resumed.returncode == 0 and f'resuming from the checkpoint at step {step}' in resumed.stdout, resumed.stderr
+  whole = run_cli('ganjax.main', *LONG, f'--workdir={tmp_path}/whole', env=forced_devices(2))
+  assert whole.returncode == 0, whole.stderr[-3000:]
+  _assert_runs_close(ganjax.restore(tmp_path / 'two'), ganjax.restore(tmp_path / 'whole'))
+
+
+def test_sigkill_of_one_process_stops_the_other_with_one_line_and_resume_works(tmp_path):
+  args = (
+    *LONG,
+    f'--workdir={tmp_path}/two',
+    '--config.checkpoint.every_steps=20',
+    '--config.train.heartbeat_timeout_s=5',
+  )
+  launcher = _launch(*args)
+  _wait_for_step(launcher, 45)  # the checkpoint of step 40 is complete: steps are saved in order
+  os.kill(_process(launcher, 1), signal.SIGKILL)
+  t0 = time.monotonic()
+  _, err = launcher.communicate(timeout=120)  # never hangs: the heartbeat timeout is 5 s
+  assert time.monotonic() - t0 < 60
+  assert launcher.returncode == 128 + signal.SIGKILL, err
+  lines = err.strip().splitlines()
+  assert len(lines) == 2, err  # one line per process
+  assert any(line.startswith('ganjax: error: process 1 was killed by SIGKILL') for line in lines), err
+  assert any(line.startswith('ganjax: error: process 0 ') and 'lost' in line for line in lines), err
+  # The same command resumes from the last complete checkpoint and finishes as an uninterrupted run does.
+  resumed = run_cli('ganjax.launch', '--processes=2', '--', *args[:-1])
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  at = int(re.search(r'resuming from the checkpoint at step (\d+)', resumed.stdout).group(1))
+  assert at >= 40 and at % 20 == 0
+  whole = run_cli('ganjax.main', *LONG, f'--workdir={tmp_path}/whole', env=forced_devices(2))
+  assert whole.returncode == 0, whole.stderr[-3000:]
+  _assert_runs_close(ganjax.restore(tmp_path / 'two'), ganjax.restore(tmp_path / 'whole'))
