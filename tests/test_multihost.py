@@ -1,5 +1,6 @@
 """Two processes on one machine (jax.distributed, one CPU device each) against one process."""
 
+import json
 import os
 import pathlib
 import re
@@ -215,3 +216,31 @@ def test_sigkill_of_one_process_stops_the_other_with_one_line_and_resume_works(t
   whole = run_cli('ganjax.main', *LONG, f'--workdir={tmp_path}/whole', env=forced_devices(2))
   assert whole.returncode == 0, whole.stderr[-3000:]
   _assert_runs_close(ganjax.restore(tmp_path / 'two'), ganjax.restore(tmp_path / 'whole'))
+
+
+def test_a_sweep_with_periodic_evaluation_runs_in_two_processes_as_in_one(tmp_path):
+  args = (
+    '--config=experiments/tiny.py',
+    '--config.sweep.field=seed',
+    '--config.sweep.choices=(0, 1)',
+    '--config.train.num_steps=4',
+    '--config.train.log_every_steps=2',
+    '--config.eval.every_steps=2',
+    '--config.train.init_timeout_s=120',
+  )
+  two = run_cli('ganjax.launch', '--processes=2', '--', *args, f'--workdir={tmp_path}/two')
+  assert two.returncode == 0 and 'done: 4 steps x 2 members on 2 device(s)' in two.stdout, two.stderr[-3000:]
+  one = run_cli('ganjax.main', *args, f'--workdir={tmp_path}/one', env=forced_devices(2))
+  assert one.returncode == 0, one.stderr[-3000:]
+  for member in range(2):
+    _assert_runs_close(ganjax.restore(tmp_path / 'two', member=member), ganjax.restore(tmp_path / 'one', member=member))
+    fds = [
+      [
+        json.loads(line)['eval/fd']
+        for line in (tmp_path / run / f'member_{member}' / 'metrics.jsonl').open()
+        if 'eval/fd' in line
+      ]
+      for run in ('two', 'one')
+    ]
+    assert len(fds[0]) == 2
+    np.testing.assert_allclose(fds[0], fds[1], rtol=1e-4)
