@@ -54,15 +54,22 @@ def _flag(flags: list[str], name: str, default: str) -> str:
   return default
 
 
+_passed_on: set[str] = set()  # `ganjax:` lines already shown: every process reports a bad config the same way
+_lock = threading.Lock()
+
+
 def _tee(stream, log, lines: list[str]) -> None:
-  """Copies a process' stderr to its log; passes its `ganjax:` lines on at once."""
+  """Copies a process' stderr to its log; passes its `ganjax:` lines on at once, each text once."""
   for line in stream:
     log.write(line)
     log.flush()
     if line.startswith('ganjax:'):
       lines.append(line)
-      sys.stderr.write(line)
-      sys.stderr.flush()
+      with _lock:
+        if line not in _passed_on:
+          _passed_on.add(line)
+          sys.stderr.write(line)
+          sys.stderr.flush()
 
 
 def _what_happened(i: int, code: int, said: list[str], log: pathlib.Path) -> str | None:

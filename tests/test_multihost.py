@@ -132,6 +132,14 @@ def test_the_local_launcher_runs_n_processes_and_passes_process_0_through(tmp_pa
   assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
     'ganjax: error: the launcher sets the cluster fields itself; drop --config.train.process_id'
   ]
+  # Every process finds a batch that does not split over them; the launcher shows the line once.
+  odd = run_cli(
+    'ganjax.launch', '--processes=2', '--', *ARGS, f'--workdir={tmp_path}/odd', '--config.train.batch_size=3'
+  )
+  assert odd.returncode == 1 and odd.stderr.strip().splitlines() == [
+    'ganjax: error: train.batch_size=3 is the global batch and must divide by the 2 devices in use '
+    '(2 process(es) x 1 local)'
+  ], odd.stderr
 
 
 LONG = (
