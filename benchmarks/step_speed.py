@@ -12,8 +12,9 @@ Measures, in one process on an otherwise quiet machine:
   convolutions turned off by a flag (Eigen's convolutions instead);
 - the DCGAN experiment's step at batch 64 with the patch (default) and lax
   convolutions (`model.g_conv_impl`, `model.d_conv_impl`);
-- the same model and update in idiomatic PyTorch (`benchmarks/torch_gan.py`),
-  same batch sizes, when torch is installed (skipped with a message if not);
+- the default experiment's step (`experiments/mnist_gan.py`) at batch 64 and 256;
+- the same models and updates (the tutorial's and the default's) in idiomatic PyTorch
+  (`benchmarks/torch_gan.py`), same batch sizes, when torch is installed (skipped with a message if not);
 - the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
   roofline the step is compared with;
 - the full loop (`train_and_evaluate` with the default logging and sample
@@ -183,6 +184,7 @@ def bench_launch() -> float:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
+  parser.add_argument('--readme', action='store_true', help="write the tables into README.md's Performance section")
   parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
   parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
@@ -219,12 +221,20 @@ def main() -> None:
     import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
   except ImportError:
     torch_gan = None
-    print('torch is not installed: skipping the PyTorch reference (pip install torch==2.13.0)')
+    print("torch is not installed: skipping the PyTorch references (pip install -e '.[bench]')")
+  for batch in (64, 256):  # the default experiment (experiments/mnist_gan.py): its own joint D update
+    result[f'default_steps_per_s_b{batch}'] = bench_step(batch, 'joint', args.windows, experiment='mnist_gan')[
+      'steps_per_s'
+    ]
   if torch_gan is not None:
     for batch in (64, 256):
       result[f'torch_steps_per_s_b{batch}'] = torch_gan.steps_per_second(batch, args.windows)
       result[f'speedup_vs_torch_b{batch}'] = (
         result[f'ganjax_steps_per_s_b{batch}'] / result[f'torch_steps_per_s_b{batch}']
+      )
+      result[f'default_torch_steps_per_s_b{batch}'] = torch_gan.default_steps_per_second(batch, args.windows)
+      result[f'default_speedup_vs_torch_b{batch}'] = (
+        result[f'default_steps_per_s_b{batch}'] / result[f'default_torch_steps_per_s_b{batch}']
       )
   result['loop_steps_per_s_b64'] = bench_loop(64, args.loop_steps)
   result['loop_vs_step_b64'] = result['loop_steps_per_s_b64'] / result['ganjax_steps_per_s_b64']
@@ -236,6 +246,7 @@ def main() -> None:
   sweep = bench_sweep(4, args.sweep_steps)
   for key, seconds in sweep.items():
     result[f'sweep4_{key}'] = seconds
+  result['sweep_steps'] = args.sweep_steps
   result['wall_s'] = time.perf_counter() - t_start
 
   print(f'device {result["device"]}, jax {result["jax"]}; fp32 matmul {result["matmul_gflops"]:.1f} GFLOP/s')
@@ -263,6 +274,14 @@ def main() -> None:
         f'{f"pytorch, batch {batch}":<18}{result[f"torch_steps_per_s_b{batch}"]:>10.2f}'
         f'   ganjax/pytorch: {result[f"speedup_vs_torch_b{batch}"]:.2f}x'
       )
+  for batch in (64, 256):
+    line = f'default (mnist_gan.py), batch {batch}: {result[f"default_steps_per_s_b{batch}"]:.2f} steps/s'
+    if f'default_torch_steps_per_s_b{batch}' in result:
+      line += (
+        f'; its PyTorch twin {result[f"default_torch_steps_per_s_b{batch}"]:.2f}, '
+        f'ganjax/pytorch: {result[f"default_speedup_vs_torch_b{batch}"]:.2f}x'
+      )
+    print(line)
   print(
     f'full loop, batch 64: {result["loop_steps_per_s_b64"]:.2f} steps/s '
     f'({100 * result["loop_vs_step_b64"]:.0f}% of the bare step); peak RSS {result["peak_rss_mib"]:.0f} MiB'
@@ -280,8 +299,82 @@ def main() -> None:
     f'(sweep.mode=vmap), {result["sweep4_unroll_s"]:.1f} s (unroll); 4 runs one after another '
     f'{result["sweep4_sequential_s"]:.1f} s'
   )
+  if args.readme:
+    from readme_block import write
+
+    write(START, END, readme_tables(result))
   if args.json:
     print(json.dumps(result))
+
+
+START, END = '<!-- perf:start -->', '<!-- perf:end -->'
+
+
+def readme_tables(r: dict) -> str:
+  """The README's Performance tables and figures, from one run's results."""
+  import datetime
+
+  from quality import machine
+
+  torch_version = ''
+  if 'torch_steps_per_s_b64' in r:
+    import torch
+
+    torch_version = f', torch {torch.__version__}'
+
+  def x(key: str) -> str:
+    return f'{r[key]:.2f}x' if key in r else 'not run'
+
+  lines = [
+    f'Written by `python benchmarks/step_speed.py --readme` on {datetime.date.today()}: {machine()}{torch_version}; '
+    f'one run, {r["wall_s"]:.0f} s. Steps/s are medians of timed windows after warm-up; fp32 matmul roofline '
+    f'{r["matmul_gflops"]:.1f} GFLOP/s.',
+    '',
+    '| step | steps/s | compile s | GFLOP/step | of roofline | vs PyTorch twin |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  for batch in (64, 256):
+    torch_rate = r.get(f'default_torch_steps_per_s_b{batch}')
+    lines.append(
+      f'| default (`mnist_gan.py`), batch {batch} | {r[f"default_steps_per_s_b{batch}"]:.2f} | | | | '
+      f'{x(f"default_speedup_vs_torch_b{batch}")} |'
+    )
+    if torch_rate:
+      lines.append(f'| its PyTorch twin, batch {batch} | {torch_rate:.2f} | | | | 1 |')
+  for batch in (64, 256):
+    for mode, suffix in (('separate', ''), ('joint', '_joint')):
+      key = f'b{batch}{suffix}'
+      vs = x(f'speedup_vs_torch_b{batch}') if not suffix else ''
+      lines.append(
+        f'| tutorial, {mode} D updates, batch {batch} | {r[f"ganjax_steps_per_s_{key}"]:.2f} | '
+        f'{r[f"compile_s_{key}"]:.2f} | {r[f"gflop_per_step_{key}"]:.2f} | '
+        f'{100 * r[f"roofline_fraction_{key}"]:.1f}% | {vs} |'
+      )
+    lines.append(
+      f'| tutorial, batch {batch}, lax.conv in D | {r[f"ganjax_steps_per_s_b{batch}_xla_conv"]:.2f} | | | | |'
+    )
+    lines.append(
+      f"| ... and Eigen's convolutions instead of YNNPACK's | {r[f'ganjax_steps_per_s_b{batch}_xla_conv_eigen']:.2f} "
+      '| | | | |'
+    )
+    if f'torch_steps_per_s_b{batch}' in r:
+      lines.append(f'| tutorial in PyTorch, batch {batch} | {r[f"torch_steps_per_s_b{batch}"]:.2f} | | | | 1 |')
+  lines += [
+    f'| `mnist_dcgan`, batch 64, patch convolutions | {r["dcgan_steps_per_s_b64_patches"]:.2f} | | | | |',
+    f'| `mnist_dcgan`, batch 64, lax.conv and lax.conv_transpose | {r["dcgan_steps_per_s_b64_xla"]:.2f} | | | | |',
+    '',
+    f'The full loop (`train_and_evaluate` on the tutorial with logging and sample grids at their default '
+    f'intervals, checkpoints and evaluation off): {r["loop_steps_per_s_b64"]:.2f} steps/s at batch 64, '
+    f'{100 * r["loop_vs_step_b64"]:.0f}% of the bare step. Peak RSS {r["peak_rss_mib"]:.0f} MiB. Launch to the end '
+    f"of the default experiment's first step (a fresh `python -m ganjax.main`, imports and compilation): "
+    f"{r['launch_to_first_step_s']:.1f} s. The tutorial's batch-64 step on forced CPU devices (the same global "
+    'batch split across them, on the same cores): '
+    + ', '.join(f'{r[f"steps_per_s_b64_{n}dev"]:.2f} steps/s on {n}' for n in (1, 2, 4))
+    + f'. Four seeds of the default for {r.get("sweep_steps", "the same")} steps each: one sweep program '
+    f'{r["sweep4_vmap_s"]:.1f} s (vmap), {r["sweep4_unroll_s"]:.1f} s (unroll); four runs in a row '
+    f'{r["sweep4_sequential_s"]:.1f} s.',
+  ]
+  return '\n'.join(lines)
 
 
 if __name__ == '__main__':
