@@ -117,6 +117,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
   # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)
   c.train.update_rule = 'alternating'
+  # bfloat16 compute with float32 params and optimizer states (flax's examples' half_precision), for GPU/TPU
+  c.train.half_precision = False
   c.train.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
   # True: jax.distributed.initialize() before training (several processes or hosts). With the three
   # cluster fields empty, JAX detects the cluster (TPU pod slices, SLURM, Open MPI); set them for a local

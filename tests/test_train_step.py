@@ -1,4 +1,5 @@
 import dataclasses
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -202,3 +203,32 @@ def test_penalised_d_gradient_is_loss_gradient_plus_weight_times_penalty_gradien
   norm = np.sqrt(sum(np.sum(np.square(leaf)) for leaf in jax.tree.leaves(expected)))
   np.testing.assert_allclose(metrics['d_grad_norm'], norm, rtol=1e-5)
   assert float(metrics['d_penalty']) == pytest.approx(weight * float(pen(p0)), rel=1e-5)
+
+
+def test_half_precision_computes_the_same_function_in_bfloat16_with_float32_states():
+  from ganjax.config import load_experiment
+
+  config = load_experiment(pathlib.Path(__file__).resolve().parent.parent / 'experiments' / 'mnist_gan.py')
+  full = train_step.create_states(config, jax.random.key(0))
+  config.train.half_precision = True
+  half = train_step.create_states(config, jax.random.key(0))
+  # Params, statistics and optimizer states stay float32.
+  floats = [x for x in jax.tree.leaves(half) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+  assert {x.dtype for x in floats} == {jnp.dtype('float32')}
+  z = jax.random.normal(jax.random.key(1), (16, config.model.latent_dim))
+  labels = jnp.arange(16) % 10
+  images = {}
+  for name, (g_state, _) in (('full', full), ('half', half)):
+    images[name], stats = train_step.generate(g_state, z, params=g_state.params, train=True, labels=labels)
+    assert images[name].dtype == jnp.float32 and all(s.dtype == jnp.float32 for s in jax.tree.leaves(stats))
+  np.testing.assert_allclose(images['half'], images['full'], atol=0.05)  # bfloat16 keeps 8 bits of mantissa
+  assert not np.array_equal(images['half'], images['full'])  # it did compute in bfloat16
+  batch = {'image': jax.random.uniform(jax.random.key(3), (16, 28, 28, 1), minval=-1, maxval=1)}
+  cfg = train_step.StepConfig.from_config(config)
+  metrics = {}
+  for name, (g_state, d_state) in (('full', full), ('half', half)):
+    g_out, d_out, metrics[name] = train_step.train_step(g_state, d_state, batch, jax.random.key(4), cfg)
+    leaves = jax.tree.leaves((g_out.params, g_out.opt_state, d_out.params, d_out.opt_state))
+    assert {x.dtype for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)} == {jnp.dtype('float32')}
+  for key in ('d_loss', 'g_loss', 'info_loss'):
+    np.testing.assert_allclose(metrics['half'][key], metrics['full'][key], rtol=0.03)
