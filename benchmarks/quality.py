@@ -1,7 +1,7 @@
 """Sample quality of the default, the tutorial and the clean split over 3 seeds; the README's quality table.
 
   python benchmarks/quality.py [--readme] [--out runs/quality] [--skip-training] [--only default ...]
-                               [--quickstart-only] [--quickstart-seeds]
+                               [--quickstart-only] [--quickstart-seeds] [--one-core]
 
 Each experiment trains as one 3-seed sweep (`sweep.field=seed`, one program,
 all cores), then `ganjax.evaluate.evaluate_workdir` scores every member on
@@ -9,7 +9,8 @@ all cores), then `ganjax.evaluate.evaluate_workdir` scores every member on
 quickstart run is the README's exact command (seed 0, no sweep), timed from
 launch to exit; --quickstart-seeds runs it again with seeds 1 and 2 (the
 quality issue's targets are per seed of that command) and tabulates all
-three. Prints markdown tables with the command, the machine and the
+three; --one-core runs the quickstart with seeds 0, 1 and 2 each pinned to one
+core (taskset), side by side, and tabulates them too. Prints markdown tables with the command, the machine and the
 seeds beside them; with --readme it replaces the tables between the quality
 markers in README.md. A record of one run on one machine, not a test: XLA:CPU
 results depend on the thread count, so another core count lands elsewhere.
@@ -170,6 +171,52 @@ def quickstart_seed_table(out: pathlib.Path) -> list[str]:
   return ['', *lines]
 
 
+def train_one_core(out: pathlib.Path) -> None:
+  """The quickstart command with seeds SEEDS, each pinned to one core (taskset), as many side by side as
+  there are cores: XLA:CPU then runs one thread, another float trajectory than on all cores."""
+  cores = sorted(os.sched_getaffinity(0))
+  pending = list(SEEDS)
+  running: list[tuple[subprocess.Popen, int, object]] = []
+  while pending or running:
+    while pending and len(running) < len(cores):
+      seed = pending.pop(0)
+      busy = {core for _, core, _ in running}
+      core = next(c for c in cores if c not in busy)
+      workdir = out / f'one_core_seed{seed}'
+      shutil.rmtree(workdir, ignore_errors=True)
+      print(f'training the quickstart with seed {seed} on core {core}', flush=True)
+      log = open(out / f'one_core_seed{seed}.log', 'w')  # noqa: SIM115 (closed when the run ends)
+      cmd = ['taskset', '-c', str(core), sys.executable, '-m', 'ganjax.main', *QUICKSTART, f'--workdir={workdir}']
+      proc = subprocess.Popen([*cmd, f'--config.seed={seed}'], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+      running.append((proc, core, log))
+    time.sleep(2)
+    for item in [r for r in running if r[0].poll() is not None]:
+      running.remove(item)
+      item[2].close()
+      if item[0].returncode:
+        raise SystemExit(f'a one-core quickstart run failed (exit {item[0].returncode}); see {item[2].name}')
+
+
+def one_core_table(out: pathlib.Path) -> list[str]:
+  """Per seed, the one-core quickstart's 10,000-sample metrics (when all its runs exist)."""
+  from ganjax import evaluate
+
+  runs = [(seed, out / f'one_core_seed{seed}') for seed in SEEDS]
+  if not all((workdir / 'summary.json').is_file() for _, workdir in runs):
+    return []
+  lines = [
+    f'The quickstart command with `--config.seed=S`, each run pinned to one core (`taskset -c N`; '
+    f'`python benchmarks/quality.py --one-core`), seeds {SEEDS}:',
+    '',
+    '| seed | ' + ' | '.join(SHOWN) + ' |',
+    '| ---: |' + ' ---: |' * len(SHOWN),
+  ]
+  for seed, workdir in runs:
+    (row,) = evaluate.evaluate_workdir(str(workdir), 10_000).values()
+    lines.append(f'| {seed} | ' + ' | '.join(_fmt(m, row[m]) for m in SHOWN) + ' |')
+  return ['', *lines]
+
+
 def _log_lines(log: pathlib.Path) -> list[str]:
   """The first and last tutorial lines and the 'done:' line of a run's log (tqdm's bar stripped)."""
   import re
@@ -234,6 +281,7 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
       '```',
       *quickstart_seed_table(out),
     ]
+  lines += one_core_table(out)
   walls_text = ', '.join(f'{k} {v:.0f} s' for k, v in walls.items())
   if walls_text:
     lines += ['', f'Wall time of each training: {walls_text}.']
@@ -253,13 +301,20 @@ def main() -> None:
   parser.add_argument(
     '--quickstart-only', action='store_true', help='train only the timed quickstart (on a quiet machine); tabulate all'
   )
+  parser.add_argument(
+    '--one-core',
+    action='store_true',
+    help=f'train only the quickstart with seeds {SEEDS}, each pinned to one core; tabulate all',
+  )
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
   out.mkdir(parents=True, exist_ok=True)
   names = args.only or list(EXPERIMENTS)
   quickstart = not args.no_quickstart
   walls = {}
-  if args.quickstart_only:
+  if args.one_core:
+    train_one_core(out)
+  elif args.quickstart_only:
     walls = train(out, [], True)
   elif not args.skip_training:
     walls = train(out, names, quickstart)

@@ -42,7 +42,7 @@ def _name(dataset: str, rule: str) -> str:
   return f'{dataset}_' + rule.replace(' + ', '_').replace(' ', '')
 
 
-def train(out: pathlib.Path, dataset: str, rule: str) -> None:
+def train(out: pathlib.Path, dataset: str, rule: str, steps: int = STEPS) -> None:
   workdir = out / _name(dataset, rule)
   shutil.rmtree(workdir, ignore_errors=True)
   seeds = '(' + ', '.join(map(str, SEEDS)) + ')'
@@ -52,7 +52,7 @@ def train(out: pathlib.Path, dataset: str, rule: str) -> None:
     '--config.sweep.field=seed',
     f'--config.sweep.choices={seeds}',
     '--config.train.d_update=joint',
-    f'--config.train.num_steps={STEPS}',
+    f'--config.train.num_steps={steps}',
     '--config.checkpoint.every_steps=0',  # one checkpoint, at the end, for the spectrum
     *RULES[rule],
   ]
@@ -78,12 +78,12 @@ def _pm(values: np.ndarray, digits: int) -> str:
   return f'{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}'
 
 
-def table(out: pathlib.Path, top: int) -> str:
+def table(out: pathlib.Path, top: int, steps: int = STEPS) -> str:
   from quality import machine
 
   lines = [
     f'Written by `python benchmarks/rules_table.py --readme` on {datetime.date.today()}: {machine()}. '
-    f'Seeds {SEEDS}, each row one seed sweep of {STEPS:,} steps with one joint D update per step; mean ± std '
+    f'Seeds {SEEDS}, each row one seed sweep of {steps:,} steps with one joint D update per step; mean ± std '
     f'over the seeds. Leading Re: the largest real part among the {top} largest-magnitude eigenvalues of the '
     "game's Jacobian at the last step (`python -m ganjax.dynamics --top "
     f'{top}`).',
@@ -94,7 +94,7 @@ def table(out: pathlib.Path, top: int) -> str:
   for dataset, (_, total) in DATASETS.items():
     for rule in RULES:
       workdir = out / _name(dataset, rule)
-      records = [_at(workdir / f'member_{k}', STEPS) for k in range(len(SEEDS))]
+      records = [_at(workdir / f'member_{k}', steps) for k in range(len(SEEDS))]
       modes = np.array([r['eval/modes_covered'] for r in records])
       quality = np.array([r['eval/high_quality'] for r in records])
       lead = leading_real_parts(workdir, top)
@@ -110,6 +110,7 @@ def main() -> None:
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   parser.add_argument('--top', type=int, default=TOP, help='eigenvalues per member by Arnoldi iteration')
   parser.add_argument('--only', nargs='*', help='train only these rows (names as in --out)')
+  parser.add_argument('--steps', type=int, default=STEPS, help='the budget of every row (a quick check: fewer)')
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
   out.mkdir(parents=True, exist_ok=True)
@@ -117,8 +118,8 @@ def main() -> None:
     for dataset in DATASETS:
       for rule in RULES:
         if not args.only or _name(dataset, rule) in args.only:
-          train(out, dataset, rule)
-  text = table(out, args.top)
+          train(out, dataset, rule, args.steps)
+  text = table(out, args.top, args.steps)
   print(text)
   if args.readme:
     from readme_block import write
