@@ -94,6 +94,9 @@ def table(out: pathlib.Path, top: int, steps: int = STEPS) -> str:
   for dataset, (_, total) in DATASETS.items():
     for rule in RULES:
       workdir = out / _name(dataset, rule)
+      if not (workdir / 'summary.json').is_file():
+        print(f'no finished run in {workdir}: row left out', flush=True)
+        continue
       records = [_at(workdir / f'member_{k}', steps) for k in range(len(SEEDS))]
       modes = np.array([r['eval/modes_covered'] for r in records])
       quality = np.array([r['eval/high_quality'] for r in records])
