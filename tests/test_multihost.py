@@ -206,7 +206,7 @@ def test_sigkill_of_one_process_stops_the_other_with_one_line_and_resume_works(t
     '--config.train.heartbeat_timeout_s=5',
   )
   launcher = _launch(*args)
-  _wait_for_step(launcher, 45)  # the checkpoint of step 40 is complete: steps are saved in order
+  _wait_for_step(launcher, 45)  # Orbax finished step 20's save before it began step 40's
   os.kill(_process(launcher, 1), signal.SIGKILL)
   t0 = time.monotonic()
   _, err = launcher.communicate(timeout=120)  # never hangs: the heartbeat timeout is 5 s
@@ -220,7 +220,7 @@ def test_sigkill_of_one_process_stops_the_other_with_one_line_and_resume_works(t
   resumed = run_cli('ganjax.launch', '--processes=2', '--', *args[:-1])
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   at = int(re.search(r'resuming from the checkpoint at step (\d+)', resumed.stdout).group(1))
-  assert at >= 40 and at % 20 == 0
+  assert at >= 20 and at % 20 == 0
   whole = run_cli('ganjax.main', *LONG, f'--workdir={tmp_path}/whole', env=forced_devices(2))
   assert whole.returncode == 0, whole.stderr[-3000:]
   _assert_runs_close(ganjax.restore(tmp_path / 'two'), ganjax.restore(tmp_path / 'whole'))
