@@ -47,11 +47,15 @@ def commands(processes: int, main_flags: list[str], port: int) -> list[list[str]
 GRACE_S = 30  # beyond the heartbeat timeout, before the launcher kills what is left of a failed run
 
 
-def _flag(flags: list[str], name: str, default: str) -> str:
+def _heartbeat_s(flags: list[str]) -> float:
+  """The run's `train.heartbeat_timeout_s` (a bad value is ganjax.main's to report; the default here)."""
   for f in flags:
-    if f.startswith(f'--{name}='):
-      return f.split('=', 1)[1]
-  return default
+    if f.startswith('--config.train.heartbeat_timeout_s='):
+      try:
+        return float(f.split('=', 1)[1])
+      except ValueError:
+        break
+  return 100.0
 
 
 _passed_on: set[str] = set()  # `ganjax:` lines already shown: every process reports a bad config the same way
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
   taken = [f for f in flags if f.split('=')[0] in {f'--config.train.{k}' for k in cluster_keys}]
   if taken:
     parser.exit(1, f'ganjax: error: the launcher sets the cluster fields itself; drop {taken[0].split("=")[0]}\n')
-  heartbeat = float(_flag(flags, 'config.train.heartbeat_timeout_s', '100'))
+  heartbeat = _heartbeat_s(flags)
   env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
   logs = pathlib.Path(tempfile.mkdtemp(prefix='ganjax-launch-'))
   procs, said, threads = [], [], []
