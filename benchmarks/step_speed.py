@@ -41,12 +41,10 @@ import jax.numpy as jnp
 import timing
 
 from ganjax import input_pipeline, train, train_step
+from ganjax.main import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 from ganjax.config import load_experiment, tutorial_config
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
-# XLA:CPU sends dots, reductions and convolutions to YNNPACK by default; this keeps the first two and
-# leaves convolutions to Eigen, which ran lax.conv's step 1.2-1.6x faster on this machine.
-EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
 
 
 _median_rate = timing.median_rate

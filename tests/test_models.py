@@ -142,3 +142,19 @@ def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
     assert g.conv_impl == d.conv_impl == want, backend
   config.model.d_conv_impl = 'xla'  # an explicit choice stays, whatever the backend
   assert models.build_models(config)[1].conv_impl == 'xla'
+
+
+def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
+  from ganjax import main
+
+  assert not main.xla_knows('--xla_ganjax_no_such_flag=1')  # XLA aborts the probe, not this process
+  known = main.xla_knows(main.EIGEN_CONV_FLAG)
+  model = tutorial_config().model
+  env = {}
+  assert not main.prefer_eigen_convolutions(model, env) and env == {}  # 'auto': patches on CPU, no lax.conv
+  model.d_conv_impl = 'xla'
+  assert main.prefer_eigen_convolutions(model, env) == known
+  assert env == ({'XLA_FLAGS': main.EIGEN_CONV_FLAG} if known else {})
+  chosen = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
+  assert not main.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
+  assert chosen == {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
