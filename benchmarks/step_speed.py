@@ -42,7 +42,7 @@ import timing
 
 from ganjax import input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
-from ganjax.main import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
+from ganjax.models import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 

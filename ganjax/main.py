@@ -5,7 +5,6 @@ Overrides go on the command line, e.g. `--config.train.num_steps=200`.
 
 import os
 import socket
-import subprocess
 import sys
 import time
 
@@ -13,7 +12,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ganjax import config as config_lib
-from ganjax import train
+from ganjax import models, train
 from ganjax.errors import ConfigError, GanjaxError
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.', required=True)
@@ -51,7 +50,7 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
   try:
     config_lib.validate(_CONFIG.value)  # before any JAX work, the cluster's included
-    prefer_eigen_convolutions(_CONFIG.value.model)
+    models.prefer_eigen_convolutions(_CONFIG.value.model)
     if _CONFIG.value.train.distributed:
       _initialize_distributed(_CONFIG.value.train)
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
@@ -79,35 +78,6 @@ _LOST = ('Gloo', 'Connection closed', 'Connection reset', 'heartbeat', 'UNAVAILA
 
 def _lost_a_process(e: Exception) -> bool:
   return any(mark in str(e) for mark in _LOST)
-
-
-# XLA:CPU sends convolutions to YNNPACK by default; this keeps dots and reductions there and gives
-# convolutions to Eigen, which ran lax.conv's steps faster on the development machine (README, Performance).
-EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
-
-
-def xla_knows(flag: str) -> bool:
-  """Whether this jaxlib accepts an XLA flag: XLA aborts on an unknown one, so ask a throwaway process."""
-  probe = [sys.executable, '-c', "import jax; jax.devices('cpu')"]
-  env = {**os.environ, 'XLA_FLAGS': flag, 'JAX_PLATFORMS': 'cpu'}
-  try:
-    return subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0
-  except (OSError, subprocess.TimeoutExpired):
-    return False
-
-
-def prefer_eigen_convolutions(model, environ=os.environ) -> bool:
-  """Adds EIGEN_CONV_FLAG to XLA_FLAGS for a run that asks for lax.conv (`model.*_conv_impl='xla'`), when
-  the installed jaxlib knows the flag and XLA_FLAGS do not already choose; True when it did. Must run
-  before JAX starts its backends (XLA reads its flags once). Patch convolutions (the CPU default) do
-  not use lax.conv, so their runs are left alone."""
-  flags = environ.get('XLA_FLAGS', '')
-  if 'xla' not in (model.d_conv_impl, model.g_conv_impl) or 'ynn_fusion_type' in flags:
-    return False
-  if not xla_knows(EIGEN_CONV_FLAG):
-    return False
-  environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONV_FLAG}'.strip()
-  return True
 
 
 def _wait_for_coordinator(address: str, timeout_s: float) -> None:

@@ -9,6 +9,9 @@ tutorial starts from the same distribution of weights.
 
 import functools
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -390,6 +393,35 @@ def conv_impl(name: str) -> str:
   if name != 'auto':
     return name
   return 'patches' if jax.default_backend() == 'cpu' else 'xla'
+
+
+# XLA:CPU sends convolutions to YNNPACK by default; this keeps dots and reductions there and gives
+# convolutions to Eigen, which ran lax.conv's steps faster on the development machine (README, Performance).
+EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
+
+
+def xla_knows(flag: str) -> bool:
+  """Whether this jaxlib accepts an XLA flag: XLA aborts on an unknown one, so ask a throwaway process."""
+  probe = [sys.executable, '-c', "import jax; jax.devices('cpu')"]
+  env = {**os.environ, 'XLA_FLAGS': flag, 'JAX_PLATFORMS': 'cpu'}
+  try:
+    return subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0
+  except (OSError, subprocess.TimeoutExpired):
+    return False
+
+
+def prefer_eigen_convolutions(model, environ=os.environ) -> bool:
+  """Adds EIGEN_CONV_FLAG to XLA_FLAGS for a run that asks for lax.conv (`model.*_conv_impl='xla'`), when
+  the installed jaxlib knows the flag and XLA_FLAGS do not already choose; True when it did. Must run
+  before JAX starts its backends (XLA reads its flags once). Patch convolutions (the CPU default) do
+  not use lax.conv, so their runs are left alone."""
+  flags = environ.get('XLA_FLAGS', '')
+  if 'xla' not in (model.d_conv_impl, model.g_conv_impl) or 'ynn_fusion_type' in flags:
+    return False
+  if not xla_knows(EIGEN_CONV_FLAG):
+    return False
+  environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONV_FLAG}'.strip()
+  return True
 
 
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:

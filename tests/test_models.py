@@ -145,16 +145,14 @@ def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
 
 
 def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
-  from ganjax import main
-
-  assert not main.xla_knows('--xla_ganjax_no_such_flag=1')  # XLA aborts the probe, not this process
-  known = main.xla_knows(main.EIGEN_CONV_FLAG)
+  assert not models.xla_knows('--xla_ganjax_no_such_flag=1')  # XLA aborts the probe, not this process
+  known = models.xla_knows(models.EIGEN_CONV_FLAG)
   model = tutorial_config().model
   env = {}
-  assert not main.prefer_eigen_convolutions(model, env) and env == {}  # 'auto': patches on CPU, no lax.conv
+  assert not models.prefer_eigen_convolutions(model, env) and env == {}  # 'auto': patches on CPU, no lax.conv
   model.d_conv_impl = 'xla'
-  assert main.prefer_eigen_convolutions(model, env) == known
-  assert env == ({'XLA_FLAGS': main.EIGEN_CONV_FLAG} if known else {})
+  assert models.prefer_eigen_convolutions(model, env) == known
+  assert env == ({'XLA_FLAGS': models.EIGEN_CONV_FLAG} if known else {})
   chosen = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
-  assert not main.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
+  assert not models.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
   assert chosen == {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
