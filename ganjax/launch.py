@@ -9,7 +9,8 @@ e.g. one each with XLA's default). Process 0's stdout is passed through; the oth
 as pages of JAX's C++ runtime logs; the logs are kept when something failed and named then.
 If one process fails, the others stop on their own (a lost process: within `train.heartbeat_timeout_s`);
 the launcher waits that long and a grace period, then kills what is left, and exits with the status of
-the first process that failed. On a real cluster use the cluster's launcher instead (README: SLURM, TPU pods).
+a process killed by a signal (the cause), else of the first process that failed. On a real cluster
+use the cluster's launcher instead (README: SLURM, TPU pods).
 """
 
 import argparse
@@ -143,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     line = _what_happened(i, code, said[i], logs / f'process_{i}.log')
     if line:
       print(line, file=sys.stderr)
-  first = first or failed[0]
+  # A process killed by a signal is the cause; the others' exits follow from losing it (and may be seen first).
+  killed = [c for c in codes if c < 0]
+  first = killed[0] if killed else (first or failed[0])
   return first if first > 0 else 128 - first  # killed by signal -n: the shell's 128 + n
 
 
