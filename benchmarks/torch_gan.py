@@ -14,10 +14,9 @@ Only the benchmarks and that test import it; torch is an optional extra (`pip in
 """
 
 import copy
-import statistics
-import time
 
 import numpy as np
+import timing  # benchmarks/ is on sys.path for the scripts and the twin's test
 import torch
 import torch.nn.functional as F  # noqa: N812 (PyTorch's convention)
 from torch import nn
@@ -46,6 +45,18 @@ def make_models(latent_dim: int = 100) -> tuple[nn.Module, nn.Module]:
   return g, d
 
 
+def _steps_per_second(step, batch_size: int, windows: int) -> float:
+  """Median steps/s of `step(i)` after 10 warm-up steps, windows of at least 640 images (`timing.median_rate`)."""
+  for i in range(10):
+    step(i)
+
+  def run(n: int) -> None:
+    for i in range(n):
+      step(i)
+
+  return timing.median_rate(run, max(10, 640 // batch_size), windows)
+
+
 def steps_per_second(batch_size: int, windows: int = 7, latent_dim: int = 100, seed: int = 0) -> float:
   """Median steps/s of the tutorial's step at `batch_size` on random data held in memory."""
   torch.manual_seed(seed)
@@ -69,16 +80,7 @@ def steps_per_second(batch_size: int, windows: int = 7, latent_dim: int = 100, s
     bce(d(g(torch.randn(batch_size, latent_dim))), ones).backward()
     g_opt.step()  # only G steps; D's grads from this pass are cleared before D's next step
 
-  for i in range(10):
-    step(i)
-  n = max(10, 640 // batch_size)
-  rates = []
-  for _ in range(windows):
-    t0 = time.perf_counter()
-    for i in range(n):
-      step(i)
-    rates.append(n / (time.perf_counter() - t0))
-  return statistics.median(rates)
+  return _steps_per_second(step, batch_size, windows)
 
 
 def _same_pad(size: int, k: int) -> tuple[int, int]:
@@ -210,13 +212,4 @@ def default_steps_per_second(batch_size: int, windows: int = 7, seed: int = 0, n
       ema(z, c)  # advances the EMA generator's own BatchNorm statistics (train mode)
 
   g.train(), d.train(), ema.train()
-  for i in range(10):
-    step(i)
-  n = max(10, 640 // batch_size)
-  rates = []
-  for _ in range(windows):
-    t0 = time.perf_counter()
-    for i in range(n):
-      step(i)
-    rates.append(n / (time.perf_counter() - t0))
-  return statistics.median(rates)
+  return _steps_per_second(step, batch_size, windows)
