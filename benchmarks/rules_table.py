@@ -16,12 +16,9 @@ Quality and spectra only: nothing here is timed.
 import argparse
 import datetime
 import pathlib
-import shutil
-import subprocess
-import sys
 
 import numpy as np
-from toy_table import SEEDS, _at
+from toy_table import SEEDS, _at, train_sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 START, END = '<!-- rules:start -->', '<!-- rules:end -->'
@@ -43,24 +40,13 @@ def _name(dataset: str, rule: str) -> str:
 
 
 def train(out: pathlib.Path, dataset: str, rule: str, steps: int = STEPS) -> None:
-  workdir = out / _name(dataset, rule)
-  shutil.rmtree(workdir, ignore_errors=True)
-  seeds = '(' + ', '.join(map(str, SEEDS)) + ')'
-  args = [
-    f'--config=experiments/{DATASETS[dataset][0]}.py',
-    f'--workdir={workdir}',
-    '--config.sweep.field=seed',
-    f'--config.sweep.choices={seeds}',
+  extra = (
     '--config.train.d_update=joint',
     f'--config.train.num_steps={steps}',
     '--config.checkpoint.every_steps=0',  # one checkpoint, at the end, for the spectrum
     *RULES[rule],
-  ]
-  print(f'training {workdir.name}', flush=True)
-  with open(out / f'{workdir.name}.log', 'w') as log:
-    subprocess.run(
-      [sys.executable, '-m', 'ganjax.main', *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True
-    )
+  )
+  train_sweep(out, _name(dataset, rule), DATASETS[dataset][0], extra)
 
 
 def leading_real_parts(workdir: pathlib.Path, top: int) -> np.ndarray:

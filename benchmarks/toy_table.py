@@ -49,8 +49,8 @@ ROWS = {
 }
 
 
-def train(out: pathlib.Path, name: str) -> None:
-  _, config, extra, _ = ROWS[name]
+def train_sweep(out: pathlib.Path, name: str, config: str, extra: tuple[str, ...] | list[str]) -> None:
+  """`experiments/<config>.py` with `extra` flags as one seed sweep over SEEDS in `out/name` (log beside it)."""
   workdir = out / name
   shutil.rmtree(workdir, ignore_errors=True)
   seeds = '(' + ', '.join(map(str, SEEDS)) + ')'
@@ -59,7 +59,6 @@ def train(out: pathlib.Path, name: str) -> None:
     f'--workdir={workdir}',
     '--config.sweep.field=seed',
     f'--config.sweep.choices={seeds}',
-    '--config.checkpoint.enabled=False',
     *extra,
   ]
   print(f'training {name}', flush=True)
@@ -67,6 +66,11 @@ def train(out: pathlib.Path, name: str) -> None:
     subprocess.run(
       [sys.executable, '-m', 'ganjax.main', *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True
     )
+
+
+def train(out: pathlib.Path, name: str) -> None:
+  _, config, extra, _ = ROWS[name]
+  train_sweep(out, name, config, ('--config.checkpoint.enabled=False', *extra))
 
 
 def _at(workdir: pathlib.Path, step: int) -> dict[str, float]:
