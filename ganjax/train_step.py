@@ -141,16 +141,13 @@ def half_precision(apply_fn: Callable) -> Callable:
   (and new statistics) cast back to float32. Params, gradients and optimizer states stay float32, as in
   flax's examples' `half_precision`; BatchNorm reduces in float32 (flax does for bfloat16 inputs)."""
 
-  def down(x):
-    return x.astype(jnp.bfloat16) if jnp.issubdtype(getattr(x, 'dtype', None) or jnp.int32, jnp.floating) else x
-
-  def up(x):
-    return x.astype(jnp.float32) if jnp.issubdtype(getattr(x, 'dtype', None) or jnp.int32, jnp.floating) else x
+  def cast(tree, dtype):
+    floating = lambda x: jnp.issubdtype(getattr(x, 'dtype', None) or jnp.int32, jnp.floating)  # noqa: E731
+    return jax.tree.map(lambda x: x.astype(dtype) if floating(x) else x, tree)
 
   def apply(variables, *args, **kwargs):
-    variables = {**variables, 'params': jax.tree.map(down, variables['params'])}
-    out = apply_fn(variables, *jax.tree.map(down, args), **kwargs)
-    return jax.tree.map(up, out)
+    variables = {**variables, 'params': cast(variables['params'], jnp.bfloat16)}
+    return cast(apply_fn(variables, *cast(args, jnp.bfloat16), **kwargs), jnp.float32)
 
   return apply
 
