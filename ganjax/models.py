@@ -95,50 +95,120 @@ def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.
   return z * nn.Embed(num_classes, z.shape[-1])(labels)
 
 
-def _patches(x: jax.Array, k: int) -> jax.Array:
-  """The k x k patches of a stride-2 SAME convolution: (B, H/2, W/2, k * k * C), ordered (row, column, channel)."""
+def _same_low_pad(size: int, k: int) -> int:
+  """The low padding of a stride-2 SAME convolution with a k x k kernel on `size` pixels."""
+  return max((-(-size // 2) - 1) * 2 + k - size, 0) // 2
+
+
+def _taps(x: jax.Array, k: int, low: int, out: int) -> jax.Array:
+  """Stride-2 patches: (B, H, W, C) -> (B, out, out, k * k * C), p[m, n, (t, u, c)] = x[2m + t - low, 2n + u - low, c].
+
+  Zero outside x. Ordered (row, column, channel): the order of a (k, k, C_in, C_out) kernel reshaped
+  to (k * k * C_in, C_out). One strided slice of the zero-padded x per tap, all in one concatenation.
+  """
   batch, height, width, channels = x.shape
-  out_h, out_w = -(-height // 2), -(-width // 2)
-  pad_h, pad_w = max((out_h - 1) * 2 + k - height, 0), max((out_w - 1) * 2 + k - width, 0)
-  x = jnp.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
-  # One strided slice per kernel tap, channels last: the order of the kernel reshaped to (k * k * C_in, C_out).
+  high_h, high_w = ((out - 1) * 2 + k - low - n for n in (height, width))
+  x = jnp.pad(x, ((0, 0), (low, max(high_h, 0)), (low, max(high_w, 0)), (0, 0)))
+  span = 2 * (out - 1) + 1
   taps = [
-    jax.lax.slice(x, (0, i, j, 0), (batch, i + 2 * (out_h - 1) + 1, j + 2 * (out_w - 1) + 1, channels), (1, 2, 2, 1))
-    for i in range(k)
-    for j in range(k)
+    jax.lax.slice(x, (0, t, u, 0), (batch, t + span, u + span, channels), (1, 2, 2, 1)) for t in range(k) for u in range(k)
   ]
   return jnp.concatenate(taps, axis=-1)
+
+
+def _untaps(p: jax.Array, k: int, low: int, size: int) -> jax.Array:
+  """The transpose of `_taps`: (B, M, M, k * k * C) -> (B, size, size, C), out[2m + t - low] += p[m, t].
+
+  Written per output phase: output row 2q + a only receives the taps t = a + low (mod 2), each from
+  one input row, q + (a + low - t) / 2. So each phase is a sum of a few shifted tap maps (a quarter of
+  the output each), and the four phases interleave into the output. XLA:CPU fuses this into one pass
+  over the output; the transposes autodiff writes (one interior-padded, full-size add per tap) ran
+  5-6x slower (README, Performance).
+  """
+  batch, rows, cols, _ = p.shape
+  channels = p.shape[-1] // (k * k)
+  taps = jnp.split(p, k * k, axis=-1)
+  half = -(-size // 2)  # rows of each phase, before the odd size's crop
+  zero = jnp.zeros((), p.dtype)
+
+  def shifted(tap, d_row, d_col):  # tap[q + d_row, r + d_col] for q, r < half, zero outside
+    return jax.lax.pad(tap, zero, ((0, 0, 0), (-d_row, half - rows + d_row, 0), (-d_col, half - cols + d_col, 0), (0, 0, 0)))
+
+  def phase_taps(a):  # (tap, offset of the input row) for output rows 2q + a
+    return [(t, (a + low - t) // 2) for t in range(k) if (a + low - t) % 2 == 0]
+
+  phases = []
+  for a in range(2):
+    row = []
+    for b in range(2):
+      terms = [shifted(taps[t * k + u], dt, du) for t, dt in phase_taps(a) for u, du in phase_taps(b)]
+      row.append(functools.reduce(jnp.add, terms) if terms else jnp.zeros((batch, half, half, channels), p.dtype))
+    phases.append(jnp.stack(row, axis=3))  # (B, half, half, 2, C): column phases
+  out = jnp.stack(phases, axis=2).reshape(batch, 2 * half, 2 * half, channels)  # rows 2q + a, columns 2r + b
+  return out[:, :size, :size]
+
+
+def _kernel_grad(inputs: jax.Array, grad: jax.Array) -> jax.Array:
+  """inputs.T @ grad over all rows, for a kernel (C_in, C_out) applied as inputs @ kernel.
+
+  XLA:CPU transposes one operand for it, and autodiff let it pick the output gradient even where that
+  is the larger (C_out = 64 > k * k * C_in = 9 in D's first layer, 512 > 64 in G's transposed
+  convolution); transposing the smaller one, behind a barrier XLA keeps, halved those backward passes.
+  """
+  flat, grad = inputs.reshape(-1, inputs.shape[-1]), grad.reshape(-1, grad.shape[-1])
+  if flat.shape[1] <= grad.shape[1]:
+    return jax.lax.optimization_barrier(flat.T) @ grad
+  return (jax.lax.optimization_barrier(grad.T) @ flat).T
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _patch_conv(x: jax.Array, kernel: jax.Array, k: int) -> jax.Array:
   """x's stride-2 SAME convolution with `kernel` reshaped to (k * k * C_in, C_out), no bias."""
-  return _patches(x, k) @ kernel
+  return _taps(x, k, _same_low_pad(x.shape[1], k), -(-x.shape[1] // 2)) @ kernel
 
 
 def _patch_conv_fwd(x, kernel, k):
-  patches = _patches(x, k)
-  return patches @ kernel, (patches, kernel, x)
+  patches = _taps(x, k, _same_low_pad(x.shape[1], k), -(-x.shape[1] // 2))
+  return patches @ kernel, (patches, kernel, x.shape[1])
 
 
 def _patch_conv_bwd(k, residuals, grad):
-  patches, kernel, x = residuals
-  rows = math.prod(patches.shape[:-1])
-  flat, grad = patches.reshape(rows, -1), grad.reshape(rows, -1)
-  # The kernel gradient contracts over the rows; XLA:CPU transposes one operand for it, and autodiff let it
-  # pick the output gradient even where that is the larger (C_out = 64 > k * k * C_in = 9 in the first
-  # layer). Transposing the smaller one, behind a barrier XLA keeps, halved the 1 -> 64 layer's backward.
-  if flat.shape[1] <= grad.shape[1]:
-    d_kernel = jax.lax.optimization_barrier(flat.T) @ grad
-  else:
-    d_kernel = (jax.lax.optimization_barrier(grad.T) @ flat).T
-  # The patches are linear in x: the input gradient is their transpose (pads and adds) applied to d_patches.
-  d_patches = (grad @ kernel.T).reshape(patches.shape)
-  (d_x,) = jax.linear_transpose(functools.partial(_patches, k=k), x)(d_patches)
-  return d_x, d_kernel
+  patches, kernel, size = residuals
+  # The patches are linear in x: the input gradient is their transpose applied to d_patches.
+  d_x = _untaps(grad @ kernel.T, k, _same_low_pad(size, k), size)
+  return d_x, _kernel_grad(patches, grad)
 
 
 _patch_conv.defvjp(_patch_conv_fwd, _patch_conv_bwd)
+
+
+def _transposed_low(k: int) -> int:
+  """lax.conv_transpose's low padding for a stride-2 SAME transposed convolution with a k x k kernel."""
+  return k - 1 if k <= 2 else -(-k // 2)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _patch_conv_transpose(x: jax.Array, flipped: jax.Array, k: int) -> jax.Array:
+  """x's stride-2 SAME transposed convolution, the kernel flipped and reshaped to (C_in, k * k * C_out).
+
+  Each input pixel's matmul row holds its k * k output taps; tap t' of input i lands on output
+  2i + t' - (k - 1 - low): the transpose of a stride-2 convolution's patches, `_untaps`.
+  """
+  return _untaps(x @ flipped, k, k - 1 - _transposed_low(k), 2 * x.shape[1])
+
+
+def _patch_conv_transpose_fwd(x, flipped, k):
+  return _patch_conv_transpose(x, flipped, k), (x, flipped)
+
+
+def _patch_conv_transpose_bwd(k, residuals, grad):
+  x, flipped = residuals
+  # The gradient of the taps is the strided patches of the output gradient (a stride-2 convolution).
+  d_taps = _taps(grad, k, k - 1 - _transposed_low(k), x.shape[1])
+  return d_taps @ flipped.T, _kernel_grad(x, d_taps)
+
+
+_patch_conv_transpose.defvjp(_patch_conv_transpose_fwd, _patch_conv_transpose_bwd)
 
 
 class PatchConv(nn.Module):
@@ -164,15 +234,16 @@ class PatchConv(nn.Module):
 
 
 class PatchConvTranspose(nn.Module):
-  """A k x k, stride-2, SAME transposed convolution as one matmul and k * k interior-padded adds.
+  """A k x k, stride-2, SAME transposed convolution as one matmul and a per-phase sum of its taps.
 
   The same function and parameters ('kernel' (k, k, C_in, C_out), 'bias') as
   `nn.ConvTranspose(features, (k, k), strides=2, padding='SAME')`: each input
-  pixel's matmul row holds its k * k output taps, and tap (t, u) of input
-  (i, j) lands on output (2i + a - t, 2j + a - u), a being lax.conv_transpose's
-  low padding. On XLA:CPU the kernel gradient of lax's version is a
-  convolution with a dilated window that dominated the DCGAN step; the
-  measurements are in the README (Performance, benchmarks/step_speed.py).
+  pixel's matmul row holds its k * k output taps, which `_untaps` adds into
+  the output one phase (even or odd row and column) at a time; the backward
+  pass is a stride-2 patch matmul (a custom VJP). On XLA:CPU the kernel
+  gradient of lax's version is a convolution with a dilated window that
+  dominated the DCGAN step; the measurements are in the README (Performance,
+  benchmarks/step_speed.py).
   """
 
   features: int
@@ -184,15 +255,8 @@ class PatchConvTranspose(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     k, channels = self.kernel_size, x.shape[-1]
     kernel = self.param('kernel', self.kernel_init, (k, k, channels, self.features))
-    # Tap-major columns, split (not sliced) so the backward pass concatenates the taps' gradients.
-    taps = jnp.split(x @ kernel.transpose(2, 0, 1, 3).reshape(channels, k * k * self.features), k * k, axis=-1)
-    low = k - 1 if k <= 2 else -(-k // 2)  # lax.conv_transpose's SAME padding for stride 2
-    zero = jnp.zeros((), x.dtype)
-    out = 0.0
-    for t in range(k):
-      for u in range(k):
-        rows, cols = (low - t, 1 - low + t, 1), (low - u, 1 - low + u, 1)  # (low, high, interior)
-        out = out + jax.lax.pad(taps[t * k + u], zero, ((0, 0, 0), rows, cols, (0, 0, 0)))
+    flipped = kernel[::-1, ::-1].transpose(2, 0, 1, 3).reshape(channels, k * k * self.features)
+    out = _patch_conv_transpose(x, flipped, k)
     if self.use_bias:
       out = out + self.param('bias', nn.initializers.zeros, (self.features,))
     return out
