@@ -12,9 +12,11 @@ Measures, in one process on an otherwise quiet machine:
   convolutions turned off by a flag (Eigen's convolutions instead);
 - the DCGAN experiment's step at batch 64 with the patch (default) and lax
   convolutions (`model.g_conv_impl`, `model.d_conv_impl`);
-- the default experiment's step (`experiments/mnist_gan.py`) at batch 64 and 256;
+- the default experiment's step (`experiments/mnist_gan.py`) at batch 64 and 256, and at 256 also
+  with glibc's own malloc settings (a subprocess without `ganjax.host`), with page faults per step;
 - the same models and updates (the tutorial's and the default's) in idiomatic PyTorch
-  (`benchmarks/torch_gan.py`), same batch sizes, when torch is installed (skipped with a message if not);
+  (`benchmarks/torch_gan.py`), same batch sizes, timed in windows that alternate with ganjax's,
+  when torch is installed (skipped with a message if not);
 - the fp32 matmul GFLOP/s of this machine (a 2048^3 jitted matmul), the
   roofline the step is compared with;
 - the full loop (`train_and_evaluate` with the default logging and sample
@@ -31,16 +33,18 @@ import json
 import os
 import pathlib
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import timing
 
-from ganjax import input_pipeline, train, train_step
+from ganjax import host, input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
 from ganjax.models import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 
@@ -51,12 +55,20 @@ _median_rate = timing.median_rate
 
 
 def bench_step(
-  batch_size: int, d_update: str, windows: int, conv_impl: str | None = None, experiment: str | None = None
+  batch_size: int,
+  d_update: str,
+  windows: int,
+  conv_impl: str | None = None,
+  experiment: str | None = None,
+  partner: tuple[Callable[[int], None], int] | None = None,
 ) -> dict:
-  """Steps/s, compile time and FLOPs of the package's train step on device-resident data.
+  """Steps/s, compile time, FLOPs and page faults of the package's train step on device-resident data.
 
   The tutorial's step unless `experiment` names a file in experiments/; `conv_impl` sets both G's and
-  D's convolution implementation ('patches' or 'xla').
+  D's convolution implementation ('patches' or 'xla'). With `partner` (`run(n)` of a warmed-up
+  PyTorch step and its calls per window), the two are timed in alternating windows, so that the
+  machine's drift (up to 30% within minutes on the development machine) falls on both alike; its
+  median rate is returned as 'partner_steps_per_s'.
   """
   config = load_experiment(_ROOT / 'experiments' / f'{experiment}.py') if experiment else tutorial_config()
   config.train.batch_size = batch_size
@@ -77,15 +89,30 @@ def bench_step(
   flops = float(cost.get('flops', float('nan')))
 
   state = [g_state, d_state]
+  faults = [0, 0]  # minor page faults and steps in our timed windows
 
   def run(n):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for i in range(n):
       state[0], state[1], metrics = compiled(state[0], state[1], sampler.batch(i), jax.random.fold_in(key, i))
     jax.block_until_ready(metrics)
+    faults[0] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    faults[1] += n
 
   run(3)  # warm-up
-  rate = _median_rate(run, calls_per_window=max(3, 640 // batch_size), windows=windows)
-  return {'steps_per_s': rate, 'compile_s': compile_s, 'gflop_per_step': flops / 1e9, 'gflops': rate * flops / 1e9}
+  faults[:] = [0, 0]
+  calls = max(3, 640 // batch_size)
+  result = {'compile_s': compile_s, 'gflop_per_step': flops / 1e9}
+  if partner is None:
+    rate = _median_rate(run, calls_per_window=calls, windows=windows)
+  else:
+    ours, theirs = [], []
+    for _ in range(windows):
+      ours.append(_median_rate(run, calls, 1))
+      theirs.append(_median_rate(partner[0], partner[1], 1))
+    rate, result['partner_steps_per_s'] = statistics.median(ours), statistics.median(theirs)
+  result.update(steps_per_s=rate, gflops=rate * flops / 1e9, page_faults_per_step=faults[0] / faults[1])
+  return result
 
 
 def bench_matmul(n: int = 2048, windows: int = 5) -> float:
@@ -127,6 +154,22 @@ def bench_eigen_conv(windows: int) -> dict[int, float]:
     check=True,
   )
   return {int(b): r for b, r in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+def bench_system_malloc(windows: int) -> dict[str, float]:
+  """The default's batch-256 step under glibc's own malloc settings (no `ganjax.host`): steps/s, page faults.
+
+  A fresh process: the settings must be made before JAX starts its threads.
+  """
+  env = {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')}
+  proc = subprocess.run(
+    [sys.executable, __file__, '--system-malloc-worker', '--windows', str(windows)],
+    env=env,
+    capture_output=True,
+    text=True,
+    check=True,
+  )
+  return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
@@ -188,7 +231,13 @@ def main() -> None:
   parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
   parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--eigen-conv-worker', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--system-malloc-worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.system_malloc_worker:  # a subprocess of bench_system_malloc: glibc's defaults, as without ganjax.host
+    r = bench_step(256, 'joint', args.windows, experiment='mnist_gan')
+    print(json.dumps({k: r[k] for k in ('steps_per_s', 'page_faults_per_step')}))
+    return
+  host.keep_freed_memory()  # as `ganjax.main` does, before JAX starts its threads
   if args.devices_worker:  # a subprocess of bench_devices: one number as JSON
     print(json.dumps({'steps_per_s': bench_step(64, 'separate', args.windows)['steps_per_s']}))
     return
@@ -196,17 +245,33 @@ def main() -> None:
     print(json.dumps({b: bench_step(b, 'separate', args.windows, conv_impl='xla')['steps_per_s'] for b in (64, 256)}))
     return
 
+  try:
+    import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
+  except ImportError:
+    torch_gan = None
+    print("torch is not installed: skipping the PyTorch references (pip install -e '.[bench]')")
+
+  def twin(make_step, batch: int):
+    """The PyTorch twin's warmed-up runner and calls per window, timed alternately with ganjax's step."""
+    if torch_gan is None:
+      return None
+    return torch_gan.warmed_runner(make_step(batch)), torch_gan.calls_per_window(batch)
+
   t_start = time.perf_counter()
   result = {'device': str(jax.devices()[0]), 'jax': jax.__version__}
   result['matmul_gflops'] = bench_matmul()
   for batch in (64, 256):
     for d_update in ('separate', 'joint'):
-      r = bench_step(batch, d_update, args.windows)
+      partner = twin(torch_gan.tutorial_step, batch) if d_update == 'separate' and torch_gan else None
+      r = bench_step(batch, d_update, args.windows, partner=partner)
       suffix = f'b{batch}' + ('' if d_update == 'separate' else '_joint')
       result[f'ganjax_steps_per_s_{suffix}'] = r['steps_per_s']
       result[f'compile_s_{suffix}'] = r['compile_s']
       result[f'gflop_per_step_{suffix}'] = r['gflop_per_step']
       result[f'roofline_fraction_{suffix}'] = r['gflops'] / result['matmul_gflops']
+      if partner:
+        result[f'torch_steps_per_s_b{batch}'] = r['partner_steps_per_s']
+        result[f'speedup_vs_torch_b{batch}'] = r['steps_per_s'] / r['partner_steps_per_s']
   for batch in (64, 256):  # the same step with lax.conv in D instead of the default PatchConv
     r = bench_step(batch, 'separate', args.windows, conv_impl='xla')
     result[f'ganjax_steps_per_s_b{batch}_xla_conv'] = r['steps_per_s']
@@ -215,25 +280,17 @@ def main() -> None:
   for impl in ('patches', 'xla'):  # DCGAN (transposed convolutions in G, 5x5 convolutions in D), batch 64
     r = bench_step(64, 'separate', 3, conv_impl=impl, experiment='mnist_dcgan')
     result[f'dcgan_steps_per_s_b64_{impl}'] = r['steps_per_s']
-  try:
-    import torch_gan  # benchmarks/ is on sys.path when this file runs as a script
-  except ImportError:
-    torch_gan = None
-    print("torch is not installed: skipping the PyTorch references (pip install -e '.[bench]')")
   for batch in (64, 256):  # the default experiment (experiments/mnist_gan.py): its own joint D update
-    result[f'default_steps_per_s_b{batch}'] = bench_step(batch, 'joint', args.windows, experiment='mnist_gan')[
-      'steps_per_s'
-    ]
-  if torch_gan is not None:
-    for batch in (64, 256):
-      result[f'torch_steps_per_s_b{batch}'] = torch_gan.steps_per_second(batch, args.windows)
-      result[f'speedup_vs_torch_b{batch}'] = (
-        result[f'ganjax_steps_per_s_b{batch}'] / result[f'torch_steps_per_s_b{batch}']
-      )
-      result[f'default_torch_steps_per_s_b{batch}'] = torch_gan.default_steps_per_second(batch, args.windows)
-      result[f'default_speedup_vs_torch_b{batch}'] = (
-        result[f'default_steps_per_s_b{batch}'] / result[f'default_torch_steps_per_s_b{batch}']
-      )
+    partner = twin(torch_gan.default_step, batch) if torch_gan else None
+    r = bench_step(batch, 'joint', args.windows, experiment='mnist_gan', partner=partner)
+    result[f'default_steps_per_s_b{batch}'] = r['steps_per_s']
+    result[f'default_page_faults_per_step_b{batch}'] = r['page_faults_per_step']
+    if partner:
+      result[f'default_torch_steps_per_s_b{batch}'] = r['partner_steps_per_s']
+      result[f'default_speedup_vs_torch_b{batch}'] = r['steps_per_s'] / r['partner_steps_per_s']
+  system = bench_system_malloc(args.windows)
+  result['default_steps_per_s_b256_system_malloc'] = system['steps_per_s']
+  result['default_page_faults_per_step_b256_system_malloc'] = system['page_faults_per_step']
   result['loop_steps_per_s_b64'] = bench_loop(64, args.loop_steps)
   result['loop_vs_step_b64'] = result['loop_steps_per_s_b64'] / result['ganjax_steps_per_s_b64']
   result['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -280,6 +337,12 @@ def main() -> None:
         f'ganjax/pytorch: {result[f"default_speedup_vs_torch_b{batch}"]:.2f}x'
       )
     print(line)
+  print(
+    f'default, batch 256, glibc malloc defaults (without ganjax.host): '
+    f'{result["default_steps_per_s_b256_system_malloc"]:.2f} steps/s, '
+    f'{result["default_page_faults_per_step_b256_system_malloc"]:.0f} page faults per step; with it: '
+    f'{result["default_steps_per_s_b256"]:.2f} steps/s, {result["default_page_faults_per_step_b256"]:.0f}'
+  )
   print(
     f'full loop, batch 64: {result["loop_steps_per_s_b64"]:.2f} steps/s '
     f'({100 * result["loop_vs_step_b64"]:.0f}% of the bare step); peak RSS {result["peak_rss_mib"]:.0f} MiB'
@@ -339,6 +402,10 @@ def readme_tables(r: dict) -> str:
     )
     if torch_rate:
       lines.append(f'| its PyTorch twin, batch {batch} | {torch_rate:.2f} | | | | 1 |')
+  lines.append(
+    "| default, batch 256, glibc's own malloc settings (without `ganjax.host`) | "
+    f'{r["default_steps_per_s_b256_system_malloc"]:.2f} | | | | |'
+  )
   for batch in (64, 256):
     for mode, suffix in (('separate', ''), ('joint', '_joint')):
       key = f'b{batch}{suffix}'
@@ -361,6 +428,10 @@ def readme_tables(r: dict) -> str:
     f'| `mnist_dcgan`, batch 64, patch convolutions | {r["dcgan_steps_per_s_b64_patches"]:.2f} | | | | |',
     f'| `mnist_dcgan`, batch 64, lax.conv and lax.conv_transpose | {r["dcgan_steps_per_s_b64_xla"]:.2f} | | | | |',
     '',
+    f'Page faults per step of the default at batch 256: {r["default_page_faults_per_step_b256"]:.0f} with '
+    f"`ganjax.host`'s malloc settings, {r['default_page_faults_per_step_b256_system_malloc']:.0f} with glibc's own. "
+    "Each ganjax step is timed in windows that alternate with its PyTorch twin's, so a drift of the machine "
+    'falls on both. '
     f'The full loop (`train_and_evaluate` on the tutorial with logging and sample grids at their default '
     f'intervals, checkpoints and evaluation off): {r["loop_steps_per_s_b64"]:.2f} steps/s at batch 64, '
     f'{100 * r["loop_vs_step_b64"]:.0f}% of the bare step. Peak RSS {r["peak_rss_mib"]:.0f} MiB. Launch to the end '

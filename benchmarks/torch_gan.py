@@ -14,6 +14,7 @@ Only the benchmarks and that test import it; torch is an optional extra (`pip in
 """
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import timing  # benchmarks/ is on sys.path for the scripts and the twin's test
@@ -45,8 +46,8 @@ def make_models(latent_dim: int = 100) -> tuple[nn.Module, nn.Module]:
   return g, d
 
 
-def _steps_per_second(step, batch_size: int, windows: int) -> float:
-  """Median steps/s of `step(i)` after 10 warm-up steps, windows of at least 640 images (`timing.median_rate`)."""
+def warmed_runner(step) -> Callable[[int], None]:
+  """`run(n)`: n calls of `step(i)`, after 10 warm-up calls (`timing.median_rate` times such runners)."""
   for i in range(10):
     step(i)
 
@@ -54,11 +55,26 @@ def _steps_per_second(step, batch_size: int, windows: int) -> float:
     for i in range(n):
       step(i)
 
-  return timing.median_rate(run, max(10, 640 // batch_size), windows)
+  return run
+
+
+def calls_per_window(batch_size: int) -> int:
+  """Steps per timed window: at least 640 images and 10 steps."""
+  return max(10, 640 // batch_size)
+
+
+def _steps_per_second(step, batch_size: int, windows: int) -> float:
+  """Median steps/s of `step(i)` after 10 warm-up steps (`timing.median_rate`)."""
+  return timing.median_rate(warmed_runner(step), calls_per_window(batch_size), windows)
 
 
 def steps_per_second(batch_size: int, windows: int = 7, latent_dim: int = 100, seed: int = 0) -> float:
   """Median steps/s of the tutorial's step at `batch_size` on random data held in memory."""
+  return _steps_per_second(tutorial_step(batch_size, latent_dim, seed), batch_size, windows)
+
+
+def tutorial_step(batch_size: int, latent_dim: int = 100, seed: int = 0) -> Callable[[int], None]:
+  """`step(i)`: one tutorial step at `batch_size` on random data held in memory."""
   torch.manual_seed(seed)
   g, d = make_models(latent_dim)
   g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -80,7 +96,7 @@ def steps_per_second(batch_size: int, windows: int = 7, latent_dim: int = 100, s
     bce(d(g(torch.randn(batch_size, latent_dim))), ones).backward()
     g_opt.step()  # only G steps; D's grads from this pass are cleared before D's next step
 
-  return _steps_per_second(step, batch_size, windows)
+  return step
 
 
 def _same_pad(size: int, k: int) -> tuple[int, int]:
@@ -184,9 +200,14 @@ def default_g_loss(g: DefaultG, d: DefaultD, z, labels, info_weight: float = 0.2
   return F.binary_cross_entropy_with_logits(logits, ones) + info_weight * F.cross_entropy(q, labels)
 
 
-def default_steps_per_second(batch_size: int, windows: int = 7, seed: int = 0, num_steps: int = 4000) -> float:
-  """Median steps/s of the default's step at `batch_size`: one joint D step, one G step through the frozen
-  D, Adam(1e-3, 0.5, 0.99, eps 1e-7) decaying linearly to 0, and G's EMA (0.999) with its own BatchNorm
+def default_steps_per_second(batch_size: int, windows: int = 7, seed: int = 0) -> float:
+  """Median steps/s of the default's step (`default_step`) at `batch_size`."""
+  return _steps_per_second(default_step(batch_size, seed), batch_size, windows)
+
+
+def default_step(batch_size: int, seed: int = 0, num_steps: int = 4000) -> Callable[[int], None]:
+  """`step(i)`: one step of the default at `batch_size`: one joint D step, one G step through the frozen D,
+  Adam(1e-3, 0.5, 0.99, eps 1e-7) decaying linearly to 0, and G's EMA (0.999) with its own BatchNorm
   statistics advanced by a forward pass on the same latents, as ganjax does."""
   torch.manual_seed(seed)
   g, d = DefaultG(), DefaultD()
@@ -212,4 +233,4 @@ def default_steps_per_second(batch_size: int, windows: int = 7, seed: int = 0, n
       ema(z, c)  # advances the EMA generator's own BatchNorm statistics (train mode)
 
   g.train(), d.train(), ema.train()
-  return _steps_per_second(step, batch_size, windows)
+  return step

@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 from jax.flatten_util import ravel_pytree
 
-from ganjax import checkpoint, input_pipeline, train_step
+from ganjax import checkpoint, host, input_pipeline, train_step
 from ganjax.errors import GanjaxError
 
 MAX_EXACT = 3000  # parameters: the exact Jacobian is MAX_EXACT^2 floats (36 MB) and as many JVPs
@@ -113,6 +113,7 @@ _MEMBER = flags.DEFINE_integer('member', None, 'For a sweep workdir: which membe
 
 def main(argv: list[str]) -> None:
   del argv
+  host.keep_freed_memory()  # before JAX starts its threads
   logging.set_verbosity(logging.ERROR)
   try:
     run = checkpoint.restore(_WORKDIR.value, _STEP.value, member=_MEMBER.value)

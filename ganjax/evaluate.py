@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import classifier, input_pipeline, metrics, toy, writers
+from ganjax import classifier, host, input_pipeline, metrics, toy, writers
 from ganjax.errors import DataError
 
 MNIST_SHAPE = (28, 28, 1)
@@ -235,6 +235,7 @@ def reference_rows(num: int, seed: int = 0) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str]) -> None:
   del argv
+  host.keep_freed_memory()  # before JAX starts its threads
   logging.set_verbosity(logging.ERROR)
   from ganjax.errors import GanjaxError
 

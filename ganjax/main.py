@@ -12,7 +12,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ganjax import config as config_lib
-from ganjax import models, train
+from ganjax import host, models, train
 from ganjax.errors import ConfigError, GanjaxError
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.', required=True)
@@ -48,6 +48,7 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
+  host.keep_freed_memory()  # before JAX starts its threads
   try:
     config_lib.validate(_CONFIG.value)  # before any JAX work, the cluster's included
     models.prefer_eigen_convolutions(_CONFIG.value.model)

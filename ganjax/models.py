@@ -8,7 +8,6 @@ tutorial starts from the same distribution of weights.
 """
 
 import functools
-import math
 import os
 import subprocess
 import sys
@@ -109,10 +108,12 @@ def _taps(x: jax.Array, k: int, low: int, out: int) -> jax.Array:
   batch, height, width, channels = x.shape
   high_h, high_w = ((out - 1) * 2 + k - low - n for n in (height, width))
   x = jnp.pad(x, ((0, 0), (low, max(high_h, 0)), (low, max(high_w, 0)), (0, 0)))
-  span = 2 * (out - 1) + 1
-  taps = [
-    jax.lax.slice(x, (0, t, u, 0), (batch, t + span, u + span, channels), (1, 2, 2, 1)) for t in range(k) for u in range(k)
-  ]
+  end = 2 * (out - 1) + 1  # one past the last tap, from the tap's offset
+
+  def tap(t, u):
+    return jax.lax.slice(x, (0, t, u, 0), (batch, t + end, u + end, channels), (1, 2, 2, 1))
+
+  taps = [tap(t, u) for t in range(k) for u in range(k)]
   return jnp.concatenate(taps, axis=-1)
 
 
@@ -132,7 +133,8 @@ def _untaps(p: jax.Array, k: int, low: int, size: int) -> jax.Array:
   zero = jnp.zeros((), p.dtype)
 
   def shifted(tap, d_row, d_col):  # tap[q + d_row, r + d_col] for q, r < half, zero outside
-    return jax.lax.pad(tap, zero, ((0, 0, 0), (-d_row, half - rows + d_row, 0), (-d_col, half - cols + d_col, 0), (0, 0, 0)))
+    pads = ((0, 0, 0), (-d_row, half - rows + d_row, 0), (-d_col, half - cols + d_col, 0), (0, 0, 0))
+    return jax.lax.pad(tap, zero, pads)
 
   def phase_taps(a):  # (tap, offset of the input row) for output rows 2q + a
     return [(t, (a + low - t) // 2) for t in range(k) if (a + low - t) % 2 == 0]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import checkpoint, sampling, writers
+from ganjax import checkpoint, host, sampling, writers
 from ganjax.errors import GanjaxError
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory with checkpoints/.', required=True)
@@ -25,6 +25,7 @@ _BY_CLASS = flags.DEFINE_integer('by_class', 0, 'Conditional runs: a grid with o
 
 def main(argv: list[str]) -> None:
   del argv
+  host.keep_freed_memory()  # before JAX starts its threads
   logging.set_verbosity(logging.ERROR)  # Orbax warns about read-only opens.
   out = pathlib.Path(_OUT.value)
   if out.suffix not in ('.png', '.npz'):
