@@ -61,6 +61,7 @@ def bench_step(
   conv_impl: str | None = None,
   experiment: str | None = None,
   partner: tuple[Callable[[int], None], int] | None = None,
+  roofline: bool = False,
 ) -> dict:
   """Steps/s, compile time, FLOPs and page faults of the package's train step on device-resident data.
 
@@ -68,7 +69,8 @@ def bench_step(
   D's convolution implementation ('patches' or 'xla'). With `partner` (`run(n)` of a warmed-up
   PyTorch step and its calls per window), the two are timed in alternating windows, so that the
   machine's drift (up to 30% within minutes on the development machine) falls on both alike; its
-  median rate is returned as 'partner_steps_per_s'.
+  median rate is returned as 'partner_steps_per_s'. With `roofline`, the matmul roofline is timed in
+  windows that alternate with the step's too ('matmul_gflops'), for the same reason.
   """
   config = load_experiment(_ROOT / 'experiments' / f'{experiment}.py') if experiment else tutorial_config()
   config.train.batch_size = batch_size
@@ -103,20 +105,30 @@ def bench_step(
   faults[:] = [0, 0]
   calls = max(3, 640 // batch_size)
   result = {'compile_s': compile_s, 'gflop_per_step': flops / 1e9}
-  if partner is None:
-    rate = _median_rate(run, calls_per_window=calls, windows=windows)
-  else:
-    ours, theirs = [], []
-    for _ in range(windows):
-      ours.append(_median_rate(run, calls, 1))
-      theirs.append(_median_rate(partner[0], partner[1], 1))
-    rate, result['partner_steps_per_s'] = statistics.median(ours), statistics.median(theirs)
+  others = {}  # timed in windows that alternate with ours: name -> (run, calls per window, rates)
+  if partner is not None:
+    others['partner_steps_per_s'] = (*partner, [])
+  if roofline:
+    others['matmul_gflops'] = (matmul_runner(), 3, [])
+  ours = []
+  for _ in range(windows):
+    ours.append(_median_rate(run, calls, 1))
+    for other_run, other_calls, rates in others.values():
+      rates.append(_median_rate(other_run, other_calls, 1))
+  rate = statistics.median(ours)
+  for name, (_, _, rates) in others.items():
+    result[name] = statistics.median(rates)
+  if roofline:
+    result['matmul_gflops'] *= 2 * MATMUL_N**3 / 1e9
   result.update(steps_per_s=rate, gflops=rate * flops / 1e9, page_faults_per_step=faults[0] / faults[1])
   return result
 
 
-def bench_matmul(n: int = 2048, windows: int = 5) -> float:
-  """fp32 matmul GFLOP/s of this machine."""
+MATMUL_N = 2048  # the roofline's square fp32 matmul
+
+
+def matmul_runner(n: int = MATMUL_N) -> Callable[[int], None]:
+  """`run(k)`: k jitted (n x n) @ (n x n) fp32 matmuls, compiled and warmed up; 2 n^3 FLOPs each."""
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
@@ -126,7 +138,12 @@ def bench_matmul(n: int = 2048, windows: int = 5) -> float:
       out = f(a)
     out.block_until_ready()
 
-  return _median_rate(run, 3, windows) * 2 * n**3 / 1e9
+  return run
+
+
+def bench_matmul(n: int = MATMUL_N, windows: int = 5) -> float:
+  """fp32 matmul GFLOP/s of this machine."""
+  return _median_rate(matmul_runner(n), 3, windows) * 2 * n**3 / 1e9
 
 
 def bench_loop(batch_size: int, num_steps: int) -> float:
@@ -227,6 +244,9 @@ def main() -> None:
   parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
   parser.add_argument('--readme', action='store_true', help="write the tables into README.md's Performance section")
   parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
+  parser.add_argument(
+    '--from-json', metavar='FILE', help='write the README from a saved run (a file holding its --json line); no timing'
+  )
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
   parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
   parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
@@ -236,6 +256,12 @@ def main() -> None:
   if args.system_malloc_worker:  # a subprocess of bench_system_malloc: glibc's defaults, as without ganjax.host
     r = bench_step(256, 'joint', args.windows, experiment='mnist_gan')
     print(json.dumps({k: r[k] for k in ('steps_per_s', 'page_faults_per_step')}))
+    return
+  if args.from_json:
+    from readme_block import write
+
+    text = pathlib.Path(args.from_json).read_text().strip().splitlines()[-1]
+    write(START, END, readme_tables(json.loads(text)))
     return
   host.keep_freed_memory()  # as `ganjax.main` does, before JAX starts its threads
   if args.devices_worker:  # a subprocess of bench_devices: one number as JSON
@@ -263,12 +289,13 @@ def main() -> None:
   for batch in (64, 256):
     for d_update in ('separate', 'joint'):
       partner = twin(torch_gan.tutorial_step, batch) if d_update == 'separate' and torch_gan else None
-      r = bench_step(batch, d_update, args.windows, partner=partner)
+      r = bench_step(batch, d_update, args.windows, partner=partner, roofline=True)
       suffix = f'b{batch}' + ('' if d_update == 'separate' else '_joint')
       result[f'ganjax_steps_per_s_{suffix}'] = r['steps_per_s']
       result[f'compile_s_{suffix}'] = r['compile_s']
       result[f'gflop_per_step_{suffix}'] = r['gflop_per_step']
-      result[f'roofline_fraction_{suffix}'] = r['gflops'] / result['matmul_gflops']
+      result[f'matmul_gflops_{suffix}'] = r['matmul_gflops']  # timed alternately with this step
+      result[f'roofline_fraction_{suffix}'] = r['gflops'] / r['matmul_gflops']
       if partner:
         result[f'torch_steps_per_s_b{batch}'] = r['partner_steps_per_s']
         result[f'speedup_vs_torch_b{batch}'] = r['steps_per_s'] / r['partner_steps_per_s']
@@ -389,7 +416,14 @@ def readme_tables(r: dict) -> str:
   lines = [
     f'Written by `python benchmarks/step_speed.py --readme` on {datetime.date.today()}: {machine()}{torch_version}; '
     f'one run, {r["wall_s"]:.0f} s. Steps/s are medians of timed windows after warm-up; fp32 matmul roofline '
-    f'{r["matmul_gflops"]:.1f} GFLOP/s.',
+    f'{r["matmul_gflops"]:.1f} GFLOP/s at the start'
+    + (
+      f', {min(_step_rooflines(r)):.1f}-{max(_step_rooflines(r)):.1f} in the windows that alternate with the '
+      "tutorial's steps (each row's fraction is of its own)"
+      if _step_rooflines(r)
+      else ''
+    )
+    + '.',
     '',
     '| step | steps/s | compile s | GFLOP/step | of roofline | vs PyTorch twin |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -442,8 +476,34 @@ def readme_tables(r: dict) -> str:
     + f'. Four seeds of the default for {r.get("sweep_steps", "the same")} steps each: one sweep program '
     f'{r["sweep4_vmap_s"]:.1f} s (vmap), {r["sweep4_unroll_s"]:.1f} s (unroll); four runs in a row '
     f'{r["sweep4_sequential_s"]:.1f} s.',
+    '',
+    'Targets of the performance issue, in this run: ' + '; '.join(_targets(r)) + '.',
   ]
   return '\n'.join(lines)
+
+
+def _step_rooflines(r: dict) -> list[float]:
+  """The matmul rates timed alternately with the tutorial's steps (absent from runs before they were)."""
+  return [v for k, v in r.items() if k.startswith('matmul_gflops_b')]
+
+
+def _targets(r: dict) -> list[str]:
+  """Each speed target of the performance issue with this run's figure and whether it is met."""
+  checks = [
+    ('the default >= 1.25x its PyTorch twin at batch 64', 'default_speedup_vs_torch_b64', 1.25, 'x'),
+    ('... at batch 256', 'default_speedup_vs_torch_b256', 1.25, 'x'),
+    ('the tutorial >= 1.25x PyTorch at batch 64', 'speedup_vs_torch_b64', 1.25, 'x'),
+    ('>= 1.0x at batch 256', 'speedup_vs_torch_b256', 1.0, 'x'),
+    ('>= 60% of the matmul roofline at batch 256', 'roofline_fraction_b256', 0.60, '%'),
+  ]
+  out = []
+  for text, key, target, unit in checks:
+    if key not in r:
+      out.append(f'{text}: not run')
+      continue
+    figure = f'{100 * r[key]:.1f}%' if unit == '%' else f'{r[key]:.2f}x'
+    out.append(f'{text}: {figure}, {"met" if r[key] >= target else "not met"}')
+  return out
 
 
 if __name__ == '__main__':
