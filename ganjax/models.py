@@ -99,55 +99,57 @@ def _same_low_pad(size: int, k: int) -> int:
   return max((-(-size // 2) - 1) * 2 + k - size, 0) // 2
 
 
-def _taps(x: jax.Array, k: int, low: int, out: int) -> jax.Array:
-  """Stride-2 patches: (B, H, W, C) -> (B, out, out, k * k * C), p[m, n, (t, u, c)] = x[2m + t - low, 2n + u - low, c].
+Pair = tuple[int, int]  # (rows, columns)
+
+
+def _taps(x: jax.Array, k: int, low: Pair, out: Pair) -> jax.Array:
+  """Stride-2 patches: (B, H, W, C) -> (B, out, k * k * C), p[m, n, (t, u, c)] = x[2m + t - low, 2n + u - low, c].
 
   Zero outside x. Ordered (row, column, channel): the order of a (k, k, C_in, C_out) kernel reshaped
   to (k * k * C_in, C_out). One strided slice of the zero-padded x per tap, all in one concatenation.
   """
   batch, height, width, channels = x.shape
-  high_h, high_w = ((out - 1) * 2 + k - low - n for n in (height, width))
-  x = jnp.pad(x, ((0, 0), (low, max(high_h, 0)), (low, max(high_w, 0)), (0, 0)))
-  end = 2 * (out - 1) + 1  # one past the last tap, from the tap's offset
+  high = [max((o - 1) * 2 + k - lo - n, 0) for o, lo, n in zip(out, low, (height, width), strict=True)]
+  x = jnp.pad(x, ((0, 0), (low[0], high[0]), (low[1], high[1]), (0, 0)))
+  end = [2 * (o - 1) + 1 for o in out]  # one past the last tap, from the tap's offset
 
   def tap(t, u):
-    return jax.lax.slice(x, (0, t, u, 0), (batch, t + end, u + end, channels), (1, 2, 2, 1))
+    return jax.lax.slice(x, (0, t, u, 0), (batch, t + end[0], u + end[1], channels), (1, 2, 2, 1))
 
-  taps = [tap(t, u) for t in range(k) for u in range(k)]
-  return jnp.concatenate(taps, axis=-1)
+  return jnp.concatenate([tap(t, u) for t in range(k) for u in range(k)], axis=-1)
 
 
-def _untaps(p: jax.Array, k: int, low: int, size: int) -> jax.Array:
-  """The transpose of `_taps`: (B, M, M, k * k * C) -> (B, size, size, C), out[2m + t - low] += p[m, t].
+def _untaps(p: jax.Array, k: int, low: Pair, size: Pair) -> jax.Array:
+  """The transpose of `_taps`: (B, M, N, k * k * C) -> (B, size, C), out[2m + t - low] += p[m, t].
 
   Written per output phase: output row 2q + a only receives the taps t = a + low (mod 2), each from
   one input row, q + (a + low - t) / 2. So each phase is a sum of a few shifted tap maps (a quarter of
   the output each), and the four phases interleave into the output. XLA:CPU fuses this into one pass
-  over the output; the transposes autodiff writes (one interior-padded, full-size add per tap) ran
-  5-6x slower (README, Performance).
+  over the output; the transposes autodiff writes (one interior-padded, full-size add per tap) took
+  6x as long for G's 64 -> 32 layer at batch 256.
   """
   batch, rows, cols, _ = p.shape
   channels = p.shape[-1] // (k * k)
   taps = jnp.split(p, k * k, axis=-1)
-  half = -(-size // 2)  # rows of each phase, before the odd size's crop
+  half = [-(-n // 2) for n in size]  # rows and columns of each phase, before an odd size's crop
   zero = jnp.zeros((), p.dtype)
 
   def shifted(tap, d_row, d_col):  # tap[q + d_row, r + d_col] for q, r < half, zero outside
-    pads = ((0, 0, 0), (-d_row, half - rows + d_row, 0), (-d_col, half - cols + d_col, 0), (0, 0, 0))
+    pads = ((0, 0, 0), (-d_row, half[0] - rows + d_row, 0), (-d_col, half[1] - cols + d_col, 0), (0, 0, 0))
     return jax.lax.pad(tap, zero, pads)
 
-  def phase_taps(a):  # (tap, offset of the input row) for output rows 2q + a
-    return [(t, (a + low - t) // 2) for t in range(k) if (a + low - t) % 2 == 0]
+  def phase_taps(a, axis):  # (tap, offset of the input row or column) for output rows or columns 2q + a
+    return [(t, (a + low[axis] - t) // 2) for t in range(k) if (a + low[axis] - t) % 2 == 0]
 
   phases = []
   for a in range(2):
     row = []
     for b in range(2):
-      terms = [shifted(taps[t * k + u], dt, du) for t, dt in phase_taps(a) for u, du in phase_taps(b)]
-      row.append(functools.reduce(jnp.add, terms) if terms else jnp.zeros((batch, half, half, channels), p.dtype))
-    phases.append(jnp.stack(row, axis=3))  # (B, half, half, 2, C): column phases
-  out = jnp.stack(phases, axis=2).reshape(batch, 2 * half, 2 * half, channels)  # rows 2q + a, columns 2r + b
-  return out[:, :size, :size]
+      terms = [shifted(taps[t * k + u], dt, du) for t, dt in phase_taps(a, 0) for u, du in phase_taps(b, 1)]
+      row.append(functools.reduce(jnp.add, terms) if terms else jnp.zeros((batch, *half, channels), p.dtype))
+    phases.append(jnp.stack(row, axis=3))  # (B, half rows, half columns, 2, C): column phases
+  out = jnp.stack(phases, axis=2).reshape(batch, 2 * half[0], 2 * half[1], channels)  # rows 2q + a, columns 2r + b
+  return out[:, : size[0], : size[1]]
 
 
 def _kernel_grad(inputs: jax.Array, grad: jax.Array) -> jax.Array:
@@ -165,21 +167,26 @@ def _kernel_grad(inputs: jax.Array, grad: jax.Array) -> jax.Array:
   return jax.lax.optimization_barrier(jax.lax.optimization_barrier(grad.T) @ flat).T
 
 
+def _conv_geometry(size: Pair, k: int) -> tuple[Pair, Pair]:
+  """(low padding, output size) of a stride-2 SAME convolution on `size`, per axis."""
+  return tuple(_same_low_pad(n, k) for n in size), tuple(-(-n // 2) for n in size)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _patch_conv(x: jax.Array, kernel: jax.Array, k: int) -> jax.Array:
   """x's stride-2 SAME convolution with `kernel` reshaped to (k * k * C_in, C_out), no bias."""
-  return _taps(x, k, _same_low_pad(x.shape[1], k), -(-x.shape[1] // 2)) @ kernel
+  return _taps(x, k, *_conv_geometry(x.shape[1:3], k)) @ kernel
 
 
 def _patch_conv_fwd(x, kernel, k):
-  patches = _taps(x, k, _same_low_pad(x.shape[1], k), -(-x.shape[1] // 2))
-  return patches @ kernel, (patches, kernel, x.shape[1])
+  patches = _taps(x, k, *_conv_geometry(x.shape[1:3], k))
+  return patches @ kernel, (patches, kernel, x.shape[1:3])
 
 
 def _patch_conv_bwd(k, residuals, grad):
   patches, kernel, size = residuals
   # The patches are linear in x: the input gradient is their transpose applied to d_patches.
-  d_x = _untaps(grad @ kernel.T, k, _same_low_pad(size, k), size)
+  d_x = _untaps(grad @ kernel.T, k, _conv_geometry(size, k)[0], size)
   return d_x, _kernel_grad(patches, grad)
 
 
@@ -187,18 +194,20 @@ _patch_conv.defvjp(_patch_conv_fwd, _patch_conv_bwd)
 
 
 def _transposed_low(k: int) -> int:
-  """lax.conv_transpose's low padding for a stride-2 SAME transposed convolution with a k x k kernel."""
-  return k - 1 if k <= 2 else -(-k // 2)
+  """Where tap 0 of a flipped stride-2 SAME transposed-convolution kernel lands, above its input's row: k - 1
+  minus lax.conv_transpose's low padding."""
+  return k - 1 - (k - 1 if k <= 2 else -(-k // 2))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _patch_conv_transpose(x: jax.Array, flipped: jax.Array, k: int) -> jax.Array:
   """x's stride-2 SAME transposed convolution, the kernel flipped and reshaped to (C_in, k * k * C_out).
 
-  Each input pixel's matmul row holds its k * k output taps; tap t' of input i lands on output
-  2i + t' - (k - 1 - low): the transpose of a stride-2 convolution's patches, `_untaps`.
+  Each input pixel's matmul row holds its k * k output taps; flipped tap t of input i lands on output
+  2i + t - `_transposed_low(k)`: the transpose of a stride-2 convolution's patches, `_untaps`.
   """
-  return _untaps(x @ flipped, k, k - 1 - _transposed_low(k), 2 * x.shape[1])
+  low = _transposed_low(k)
+  return _untaps(x @ flipped, k, (low, low), (2 * x.shape[1], 2 * x.shape[2]))
 
 
 def _patch_conv_transpose_fwd(x, flipped, k):
@@ -208,7 +217,8 @@ def _patch_conv_transpose_fwd(x, flipped, k):
 def _patch_conv_transpose_bwd(k, residuals, grad):
   x, flipped = residuals
   # The gradient of the taps is the strided patches of the output gradient (a stride-2 convolution).
-  d_taps = _taps(grad, k, k - 1 - _transposed_low(k), x.shape[1])
+  low = _transposed_low(k)
+  d_taps = _taps(grad, k, (low, low), x.shape[1:3])
   return d_taps @ flipped.T, _kernel_grad(x, d_taps)
 
 

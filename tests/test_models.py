@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -95,6 +97,28 @@ def test_patch_transposed_convolution_equals_lax_in_value_and_gradient(kernel, s
 
   for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(ref)), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('kernel', [3, 4, 5])
+def test_patch_layers_take_rectangular_images_like_lax(kernel):
+  # Rows and columns have their own padding and phases: a 9 x 14 image must come out as lax's does.
+  x = jax.random.normal(jax.random.key(0), (2, 9, 14, 3))
+  conv, ref = models.PatchConv(4, kernel), models.nn.Conv(4, (kernel, kernel), strides=(2, 2), padding='SAME')
+  up = models.PatchConvTranspose(2, kernel)
+  up_ref = models.nn.ConvTranspose(2, (kernel, kernel), strides=(2, 2), padding='SAME')
+  for fast, slow in ((conv, ref), (up, up_ref)):
+    variables = slow.init(jax.random.key(1), x)
+
+    def loss(model, v, x):
+      return jnp.sum(jnp.sin(model.apply(v, x)))
+
+    np.testing.assert_allclose(fast.apply(variables, x), slow.apply(variables, x), atol=1e-5)
+    for a, b in zip(
+      jax.tree.leaves(jax.grad(functools.partial(loss, fast), argnums=(0, 1))(variables, x)),
+      jax.tree.leaves(jax.grad(functools.partial(loss, slow), argnums=(0, 1))(variables, x)),
+      strict=True,
+    ):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3)])
