@@ -157,36 +157,26 @@ def bench_loop(batch_size: int, num_steps: int) -> float:
     return train.train_and_evaluate(config, workdir)['steps_per_s']
 
 
-def bench_eigen_conv(windows: int) -> dict[int, float]:
-  """Steps/s of the lax.conv step with XLA:CPU's YNNPACK convolutions off (Eigen's instead), per batch size.
+def _worker(flag: str, windows: int, env: dict[str, str]) -> dict:
+  """Runs this script as `--<flag>` in a fresh process with `env`; its last line, a JSON object.
 
-  XLA_FLAGS only take effect in a fresh process, hence the subprocess.
+  XLA_FLAGS and malloc settings only take effect in a fresh process, hence the subprocesses.
   """
+  cmd = [sys.executable, __file__, f'--{flag}', '--windows', str(windows)]
+  proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_eigen_conv(windows: int) -> dict[int, float]:
+  """Steps/s of the lax.conv step with XLA:CPU's YNNPACK convolutions off (Eigen's instead), per batch size."""
   flags = f'{os.environ.get("XLA_FLAGS", "")} {EIGEN_CONV_FLAG}'.strip()
-  proc = subprocess.run(
-    [sys.executable, __file__, '--eigen-conv-worker', '--windows', str(windows)],
-    env={**os.environ, 'XLA_FLAGS': flags},
-    capture_output=True,
-    text=True,
-    check=True,
-  )
-  return {int(b): r for b, r in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+  rates = _worker('eigen-conv-worker', windows, {**os.environ, 'XLA_FLAGS': flags})
+  return {int(b): r for b, r in rates.items()}
 
 
 def bench_system_malloc(windows: int) -> dict[str, float]:
-  """The default's batch-256 step under glibc's own malloc settings (no `ganjax.host`): steps/s, page faults.
-
-  A fresh process: the settings must be made before JAX starts its threads.
-  """
-  env = {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')}
-  proc = subprocess.run(
-    [sys.executable, __file__, '--system-malloc-worker', '--windows', str(windows)],
-    env=env,
-    capture_output=True,
-    text=True,
-    check=True,
-  )
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  """The default's batch-256 step under glibc's own malloc settings (no `ganjax.host`): steps/s, page faults."""
+  return _worker('system-malloc-worker', windows, {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')})
 
 
 def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
@@ -194,14 +184,7 @@ def bench_devices(counts=(1, 2, 4), windows: int = 5) -> dict[int, float]:
   rates = {}
   for n in counts:
     env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={n}'}
-    proc = subprocess.run(
-      [sys.executable, __file__, '--devices-worker', '--windows', str(windows)],
-      env=env,
-      capture_output=True,
-      text=True,
-      check=True,
-    )
-    rates[n] = json.loads(proc.stdout.strip().splitlines()[-1])['steps_per_s']
+    rates[n] = _worker('devices-worker', windows, env)['steps_per_s']
   return rates
 
 
