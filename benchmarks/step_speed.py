@@ -61,7 +61,7 @@ def bench_step(
   conv_impl: str | None = None,
   experiment: str | None = None,
   partner: tuple[Callable[[int], None], int] | None = None,
-  roofline: bool = False,
+  roofline: Callable[[int], None] | None = None,
 ) -> dict:
   """Steps/s, compile time, FLOPs and page faults of the package's train step on device-resident data.
 
@@ -69,8 +69,8 @@ def bench_step(
   D's convolution implementation ('patches' or 'xla'). With `partner` (`run(n)` of a warmed-up
   PyTorch step and its calls per window), the two are timed in alternating windows, so that the
   machine's drift (up to 30% within minutes on the development machine) falls on both alike; its
-  median rate is returned as 'partner_steps_per_s'. With `roofline`, the matmul roofline is timed in
-  windows that alternate with the step's too ('matmul_gflops'), for the same reason.
+  median rate is returned as 'partner_steps_per_s'. With `roofline` (a `matmul_runner`), the matmul
+  roofline is timed in windows that alternate with the step's too ('matmul_gflops'), for the same reason.
   """
   config = load_experiment(_ROOT / 'experiments' / f'{experiment}.py') if experiment else tutorial_config()
   config.train.batch_size = batch_size
@@ -108,8 +108,8 @@ def bench_step(
   others = {}  # timed in windows that alternate with ours: name -> (run, calls per window, rates)
   if partner is not None:
     others['partner_steps_per_s'] = (*partner, [])
-  if roofline:
-    others['matmul_gflops'] = (matmul_runner(), 3, [])
+  if roofline is not None:
+    others['matmul_gflops'] = (roofline, 3, [])
   ours = []
   for _ in range(windows):
     ours.append(_median_rate(run, calls, 1))
@@ -118,7 +118,7 @@ def bench_step(
   rate = statistics.median(ours)
   for name, (_, _, rates) in others.items():
     result[name] = statistics.median(rates)
-  if roofline:
+  if roofline is not None:
     result['matmul_gflops'] *= 2 * MATMUL_N**3 / 1e9
   result.update(steps_per_s=rate, gflops=rate * flops / 1e9, page_faults_per_step=faults[0] / faults[1])
   return result
@@ -269,10 +269,11 @@ def main() -> None:
   t_start = time.perf_counter()
   result = {'device': str(jax.devices()[0]), 'jax': jax.__version__}
   result['matmul_gflops'] = bench_matmul()
+  matmul = matmul_runner()  # timed alternately with each tutorial step
   for batch in (64, 256):
     for d_update in ('separate', 'joint'):
       partner = twin(torch_gan.tutorial_step, batch) if d_update == 'separate' and torch_gan else None
-      r = bench_step(batch, d_update, args.windows, partner=partner, roofline=True)
+      r = bench_step(batch, d_update, args.windows, partner=partner, roofline=matmul)
       suffix = f'b{batch}' + ('' if d_update == 'separate' else '_joint')
       result[f'ganjax_steps_per_s_{suffix}'] = r['steps_per_s']
       result[f'compile_s_{suffix}'] = r['compile_s']

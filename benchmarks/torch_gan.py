@@ -7,7 +7,7 @@ then G through D with D's params not stepped; BCE on logits, Adam(2e-4,
 b1=0.5) for both.
 
 The default (`experiments/mnist_gan.py`): its networks (`DefaultG`, `DefaultD`) and update
-(`default_steps_per_second`), with `load_flax` to copy a ganjax state's weights in, so that
+(`default_step`), with `load_flax` to copy a ganjax state's weights in, so that
 tests/test_benchmarks.py can check that both compute the same function.
 
 Only the benchmarks and that test import it; torch is an optional extra (`pip install -e '.[bench]'`).
@@ -63,14 +63,10 @@ def calls_per_window(batch_size: int) -> int:
   return max(10, 640 // batch_size)
 
 
-def _steps_per_second(step, batch_size: int, windows: int) -> float:
-  """Median steps/s of `step(i)` after 10 warm-up steps (`timing.median_rate`)."""
-  return timing.median_rate(warmed_runner(step), calls_per_window(batch_size), windows)
-
-
 def steps_per_second(batch_size: int, windows: int = 7, latent_dim: int = 100, seed: int = 0) -> float:
   """Median steps/s of the tutorial's step at `batch_size` on random data held in memory."""
-  return _steps_per_second(tutorial_step(batch_size, latent_dim, seed), batch_size, windows)
+  run = warmed_runner(tutorial_step(batch_size, latent_dim, seed))
+  return timing.median_rate(run, calls_per_window(batch_size), windows)
 
 
 def tutorial_step(batch_size: int, latent_dim: int = 100, seed: int = 0) -> Callable[[int], None]:
@@ -198,11 +194,6 @@ def default_g_loss(g: DefaultG, d: DefaultD, z, labels, info_weight: float = 0.2
   d.requires_grad_(True)
   ones = torch.ones_like(logits)
   return F.binary_cross_entropy_with_logits(logits, ones) + info_weight * F.cross_entropy(q, labels)
-
-
-def default_steps_per_second(batch_size: int, windows: int = 7, seed: int = 0) -> float:
-  """Median steps/s of the default's step (`default_step`) at `batch_size`."""
-  return _steps_per_second(default_step(batch_size, seed), batch_size, windows)
 
 
 def default_step(batch_size: int, seed: int = 0, num_steps: int = 4000) -> Callable[[int], None]:
