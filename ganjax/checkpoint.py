@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ from flax.training import train_state
 
 from ganjax import config as config_lib
 from ganjax import members as members_lib
+from ganjax import provenance
 from ganjax.errors import CheckpointError
 from ganjax.train_step import GState
 
@@ -143,7 +145,13 @@ class Checkpointer:
     # Host copies: the donated buffers of the next train step can never alias what is being written,
     # and on several hosts Orbax writes host (replicated) arrays from the primary process only.
     state = jax.tree.map(np.array, {'g': g_state, 'd': d_state})
-    meta = {'step': step, 'config': json.loads(self.config.to_json_best_effort()), **meta}
+    meta = {
+      'step': step,
+      'config': json.loads(self.config.to_json_best_effort()),
+      'versions': provenance.versions(),
+      'code': provenance.code(),
+      **meta,
+    }
     _arm_test_hang(step)
     self._manager.save(
       step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
@@ -169,6 +177,13 @@ class Checkpointer:
     self.directory.rename(target)
     self._manager = _manager(self.directory, max_to_keep=self.config.checkpoint.max_to_keep)
     return target
+
+
+def note_version_change(meta: dict) -> None:
+  """One line on stderr when the checkpoint was written under another JAX version than this one."""
+  note = provenance.version_change(meta.get('versions'))
+  if note and jax.process_index() == 0:
+    print(f'ganjax: note: step {meta.get("step")}: {note}', file=sys.stderr, flush=True)
 
 
 def _describe(directory: pathlib.Path, steps: list[int]) -> str:
@@ -275,6 +290,7 @@ def restore_members(workdir: str | pathlib.Path, step: int | None = None) -> lis
 
 def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | None] | None) -> list[Run]:
   step, meta, manager, directory = read_meta(workdir, step)
+  note_version_change(meta)
   try:
     config = config_from_meta(meta)
     members = members_lib.Members(config, workdir)

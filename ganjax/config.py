@@ -435,11 +435,37 @@ def upsamplings(size: int) -> int:
   return ups
 
 
-def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """Loads `get_config()` from an experiment file, e.g. for a variant to build on its base."""
+def experiments_dir() -> pathlib.Path | None:
+  """The shipped experiment configs: `ganjax/experiments/` when installed, `experiments/` in a checkout."""
+  package = pathlib.Path(__file__).resolve().parent
+  return next((d for d in (package / 'experiments', package.parent / 'experiments') if d.is_dir()), None)
+
+
+def resolve_experiment(path: str | pathlib.Path) -> pathlib.Path:
+  """`path` if that file exists; else the shipped experiment it names.
+
+  `experiments/mnist_gan.py`, `mnist_gan.py` and `mnist_gan` all name the shipped default, so the
+  README's commands work from any folder once ganjax is installed. Anything else comes back as given.
+  """
   path = pathlib.Path(path)
+  shipped = experiments_dir()
+  if path.is_file() or shipped is None or path.parent not in (pathlib.Path('.'), pathlib.Path('experiments')):
+    return path
+  candidate = shipped / (path.name if path.suffix == '.py' else f'{path.name}.py')
+  return candidate if candidate.is_file() else path
+
+
+def shipped_experiments() -> list[str]:
+  """The names of the shipped experiment configs."""
+  shipped = experiments_dir()
+  return sorted(p.stem for p in shipped.glob('*.py') if not p.name.startswith('_')) if shipped else []
+
+
+def load_experiment(path: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """Loads `get_config()` from an experiment file (or a shipped experiment's name, see `resolve_experiment`)."""
+  path = resolve_experiment(path)
   if not path.is_file():
-    raise ConfigError(f'no experiment config at {path}')
+    raise ConfigError(f'no experiment config at {path}; shipped experiments: {", ".join(shipped_experiments())}')
   spec = importlib.util.spec_from_file_location(f'ganjax_experiment_{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

@@ -113,7 +113,7 @@ _MEMBER = flags.DEFINE_integer('member', None, 'For a sweep workdir: which membe
 
 def main(argv: list[str]) -> None:
   del argv
-  host.keep_freed_memory()  # before JAX starts its threads
+  host.prepare()  # before JAX starts its threads or compiles
   logging.set_verbosity(logging.ERROR)
   try:
     run = checkpoint.restore(_WORKDIR.value, _STEP.value, member=_MEMBER.value)

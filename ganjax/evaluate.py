@@ -235,7 +235,7 @@ def reference_rows(num: int, seed: int = 0) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str]) -> None:
   del argv
-  host.keep_freed_memory()  # before JAX starts its threads
+  host.prepare()  # before JAX starts its threads or compiles
   logging.set_verbosity(logging.ERROR)
   from ganjax.errors import GanjaxError
 

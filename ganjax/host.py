@@ -1,4 +1,5 @@
-"""Settings of the host process that XLA:CPU's speed depends on: glibc's allocator.
+"""Settings of the host process that every ganjax command makes before JAX starts: glibc's allocator
+and JAX's persistent compilation cache.
 
 XLA:CPU allocates every executable's temporary buffers afresh on each call, from the thread that runs
 it. glibc gives such a thread its own arena, whose heaps are at most 64 MiB: a larger buffer is
@@ -10,6 +11,9 @@ fit an arena and see no change (README, Performance, `benchmarks/step_speed.py`)
 
 import ctypes
 import os
+import pathlib
+import sys
+import tempfile
 
 # mallopt(3) parameters, from glibc's malloc.h.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
@@ -33,3 +37,66 @@ def keep_freed_memory(environ=os.environ) -> bool:
   mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
   settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
   return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+# The cache's bound: beyond it JAX evicts the least recently used programs. Setting a bound also makes
+# JAX take a file lock around every read and write, which keeps concurrent processes (sweeps in
+# parallel, several hosts on one filesystem, two runs at once) from reading a half-written entry.
+CACHE_MAX_BYTES = 4 * 2**30
+# Every program: a run compiles hundreds of small ones (initialisers, the sampler, the metrics) besides
+# the train step, and together they are over half of a cached start's saving (a few MB on disk).
+CACHE_MIN_COMPILE_S = 0.0
+CACHE_ENV = 'GANJAX_COMPILATION_CACHE'
+
+
+def compilation_cache_dir(environ=os.environ) -> pathlib.Path | None:
+  """Where the cache lives: GANJAX_COMPILATION_CACHE (a path, or `off`), else $XDG_CACHE_HOME/ganjax.
+
+  None when it is off, and when the environment already chose JAX's own JAX_COMPILATION_CACHE_DIR
+  (which JAX then uses as it is).
+  """
+  setting = environ.get(CACHE_ENV, '').strip()
+  if setting.lower() in ('off', '0', 'false', 'no', 'none'):
+    return None
+  if setting:
+    return pathlib.Path(setting).expanduser()
+  if environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return None
+  root = environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
+  return pathlib.Path(root) / 'ganjax'
+
+
+def enable_compilation_cache(environ=os.environ) -> pathlib.Path | None:
+  """Turns on JAX's persistent compilation cache (see `compilation_cache_dir`); returns its folder.
+
+  A second run of the same config loads its compiled programs instead of compiling them again.
+  A folder that cannot be written gives one warning line on stderr and the run goes on uncached.
+  Call it before JAX compiles anything.
+  """
+  path = compilation_cache_dir(environ)
+  if path is None:
+    return None
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix='.write_test'):
+      pass
+  except OSError as e:
+    print(
+      f'ganjax: warning: the compilation cache {path} cannot be written ({e.strerror or e}); compiling from scratch '
+      f'(set {CACHE_ENV}=off or to another folder)',
+      file=sys.stderr,
+      flush=True,
+    )
+    return None
+  import jax
+
+  jax.config.update('jax_compilation_cache_dir', str(path))
+  jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', CACHE_MIN_COMPILE_S)
+  return path
+
+
+def prepare(environ=os.environ) -> None:
+  """What every ganjax command does first, before JAX starts its threads or compiles."""
+  keep_freed_memory(environ)
+  enable_compilation_cache(environ)

@@ -4,6 +4,7 @@ Overrides go on the command line, e.g. `--config.train.num_steps=200`.
 """
 
 import os
+import pathlib
 import socket
 import sys
 import time
@@ -27,8 +28,24 @@ def _one_line(error: BaseException) -> str:
   return str(error).replace('\n', ' ')
 
 
+def _shipped_config(argv: list[str]) -> list[str]:
+  """argv with `--config=NAME` pointing at the shipped experiment NAME when no such file is here."""
+  out = []
+  for arg in argv:
+    if arg.startswith('--config=') and not pathlib.Path(arg.split('=', 1)[1]).is_file():
+      path = arg.split('=', 1)[1]
+      resolved = config_lib.resolve_experiment(path)
+      if not resolved.is_file():
+        names = ', '.join(config_lib.shipped_experiments())
+        sys.exit(f'ganjax: error: bad --config: no config file {path}; shipped experiments: {names}')
+      arg = f'--config={resolved}'
+    out.append(arg)
+  return out
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, with a bad config file or override reported in one line instead of a traceback."""
+  argv = _shipped_config(argv)
   for arg in argv:
     for old, new in config_lib.RENAMED.items():
       if arg.startswith(f'--config.{old}='):
@@ -48,7 +65,7 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  host.keep_freed_memory()  # before JAX starts its threads
+  host.prepare()  # before JAX starts its threads or compiles
   try:
     config_lib.validate(_CONFIG.value)  # before any JAX work, the cluster's included
     models.prefer_eigen_convolutions(_CONFIG.value.model)

@@ -25,7 +25,7 @@ _BY_CLASS = flags.DEFINE_integer('by_class', 0, 'Conditional runs: a grid with o
 
 def main(argv: list[str]) -> None:
   del argv
-  host.keep_freed_memory()  # before JAX starts its threads
+  host.prepare()  # before JAX starts its threads or compiles
   logging.set_verbosity(logging.ERROR)  # Orbax warns about read-only opens.
   out = pathlib.Path(_OUT.value)
   if out.suffix not in ('.png', '.npz'):

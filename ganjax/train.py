@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from ganjax import checkpoint, evaluate, input_pipeline, sampling, train_step, writers
+from ganjax import checkpoint, evaluate, input_pipeline, provenance, sampling, train_step, writers
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax.errors import ConfigError, DivergenceError, WorkdirError
@@ -119,8 +119,9 @@ def _start(ckpt, config: ml_collections.ConfigDict, g_state, d_state) -> tuple[i
   """(start step, states): from the latest checkpoint, from another run's params (warm start), or fresh."""
   start_step = _resume(ckpt, config)
   if start_step:
-    g_state, d_state, _ = ckpt.restore(start_step, g_state, d_state)
+    g_state, d_state, meta = ckpt.restore(start_step, g_state, d_state)
     say(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
+    checkpoint.note_version_change(meta)
   elif config.checkpoint.init_from:
     g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
     say(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
@@ -147,7 +148,7 @@ def _open_workdir(config: ml_collections.ConfigDict, workdir: str | pathlib.Path
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices('ganjax: workdir ready')
   if primary:
-    (workdir / 'config.json').write_text(config.to_json_best_effort(indent=2) + '\n')
+    writers.write_text(workdir / 'config.json', config.to_json_best_effort(indent=2) + '\n')
   return workdir
 
 
@@ -366,11 +367,13 @@ def _finish(config, workdir: pathlib.Path, members, loop: _Loop, start_step: int
     'metrics': last_metrics,
     # When each periodic evaluation finished, in seconds from launch (this process' run only).
     'eval_wall_s': {str(k): v for k, v in loop.periodic.eval_wall_s.items()},
+    # Which code, libraries and machine produced these numbers.
+    'provenance': provenance.record(),
   }
   if members.stacked:
     summary['sweep'] = {'field': config.sweep.field, 'values': list(config.sweep.choices)}
   if primary:
-    (workdir / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    writers.write_text(workdir / 'summary.json', json.dumps(summary, indent=2) + '\n')
   members_note = f' x {len(members)} members' if members.stacked else ''
   say(
     f'done: {steps_done} steps{members_note} on {jax.device_count()} device(s) in {summary["wall_s"]:.1f} s, '

@@ -38,6 +38,13 @@ def save_png(grid: np.ndarray, path: pathlib.Path) -> None:
   tmp.replace(path)
 
 
+def write_text(path: pathlib.Path, text: str) -> None:
+  """Writes a text file atomically: a crash leaves the old file or the new one, never half of one."""
+  tmp = path.with_name(f'.{path.name}.tmp')
+  tmp.write_text(text)
+  tmp.replace(path)
+
+
 class RunWriter:
   """Appends metrics to `metrics.jsonl` and TensorBoard; draws samples as PNG (image grids, or toy scatters)."""
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -47,3 +48,55 @@ def test_kept_memory_stops_the_page_faults_of_large_xla_buffers():
 def test_the_environments_own_malloc_settings_win():
   assert host.keep_freed_memory({'MALLOC_ARENA_MAX': '4'}) is False
   assert host.keep_freed_memory({'MALLOC_TRIM_THRESHOLD_': '0'}) is False
+
+
+def test_compilation_cache_folder_follows_the_environment(tmp_path):
+  home = pathlib.Path.home()
+  assert host.compilation_cache_dir({}) == home / '.cache' / 'ganjax'
+  assert host.compilation_cache_dir({'XDG_CACHE_HOME': str(tmp_path)}) == tmp_path / 'ganjax'
+  assert host.compilation_cache_dir({'GANJAX_COMPILATION_CACHE': str(tmp_path / 'c')}) == tmp_path / 'c'
+  assert host.compilation_cache_dir({'GANJAX_COMPILATION_CACHE': 'off'}) is None
+  # JAX's own setting is left to JAX, unless ganjax's variable names a folder.
+  assert host.compilation_cache_dir({'JAX_COMPILATION_CACHE_DIR': str(tmp_path)}) is None
+
+
+_COMPILE = """
+import sys
+from ganjax import host
+print(host.enable_compilation_cache())
+import jax, jax.numpy as jnp
+print(float(jax.jit(lambda x: jnp.sin(x) @ jnp.cos(x).T)(jnp.ones((64, 64))).sum()))
+"""
+
+
+def _compile(env: dict) -> subprocess.Popen:
+  clean = {k: v for k, v in os.environ.items() if not k.startswith('JAX_')}
+  return subprocess.Popen(
+    [sys.executable, '-c', _COMPILE], env={**clean, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+  )
+
+
+def test_compilation_cache_is_shared_by_concurrent_processes(tmp_path):
+  cache = tmp_path / 'cache'
+  procs = [_compile({'GANJAX_COMPILATION_CACHE': str(cache)}) for _ in range(3)]
+  results = [p.communicate(timeout=300) for p in procs]
+  for (out, err), p in zip(results, procs, strict=True):
+    assert p.returncode == 0, err
+    assert 'Error' not in err and 'warning' not in err.lower(), err
+    assert out.split() == [str(cache), results[0][0].split()[1]]
+  entries = list(cache.glob('*-cache'))
+  assert entries, 'nothing was cached'
+  # A later process reads the entries back (a hit leaves the entry count as it was) and agrees.
+  out, err = _compile({'GANJAX_COMPILATION_CACHE': str(cache)}).communicate(timeout=300)
+  assert out.split()[1] == results[0][0].split()[1] and len(list(cache.glob('*-cache'))) == len(entries)
+
+
+def test_unwritable_compilation_cache_warns_once_and_goes_on(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a folder')
+  proc = _compile({'GANJAX_COMPILATION_CACHE': str(blocker / 'cache')})
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err
+  lines = [line for line in err.splitlines() if line.strip()]
+  assert len(lines) == 1 and lines[0].startswith('ganjax: warning: the compilation cache'), err
+  assert out.split()[0] == 'None'
