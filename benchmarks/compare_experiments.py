@@ -9,7 +9,7 @@ evaluated on 10,000 samples with the shipped MNIST classifier (the EMA
 generator where the config keeps one; balanced classes for a conditional
 one). Prints a markdown table, writes each config's sample grid to
 docs/compare/<name>.png, and with --readme replaces the table between the
-compare markers in README.md. Timings depend on the
+compare markers in docs/results.md. Timings depend on the
 machine; the numbers are a record of one run, not a test.
 """
 
@@ -99,13 +99,13 @@ def evaluate_all(out: pathlib.Path, budget_s: float) -> list[dict]:
   return rows
 
 
-def table(rows: list[dict], budget_s: float, parallel: int) -> str:
+def table(rows: list[dict], budget_s: float, parallel: int, code: str) -> str:
   from quality import machine
 
   lines = [
     f'Written by `python benchmarks/compare_experiments.py --budget-s {budget_s:.0f} --parallel {parallel} --readme` '
-    f'on {datetime.date.today()}: {machine()}. Seed 0, one run per config (the budget of this session did not '
-    'allow three seeds); each run pinned to one core.',
+    f'on {datetime.date.today()}: trained by {code}; {machine()}. Seed 0, one run per config (the budget of this '
+    'session did not allow three seeds); each run pinned to one core.',
     '',
     f'| config ({budget_s:.0f} s on one core) | steps | steps/s | classifier FD | KID | precision | recall | '
     'coverage | classes | copy fraction | samples |',
@@ -116,7 +116,7 @@ def table(rows: list[dict], budget_s: float, parallel: int) -> str:
       f'| `{r["name"]}` | {r["steps"]:,} | {r["steps_per_s"]:.1f} | {r["fd"]:.1f} | {r["kid"]:.1f} | '
       f'{r["precision"]:.3f} | {r["recall"]:.3f} | {r["coverage"]:.3f} | {r["classes_covered"]:.0f} | '
       f'{r["copy_fraction"]:.3f} | '
-      f'![](docs/compare/{r["name"]}.png) |'
+      f'![](compare/{r["name"]}.png) |'
     )
   return '\n'.join(lines)
 
@@ -126,7 +126,7 @@ def main() -> None:
   parser.add_argument('--budget-s', type=float, default=240, help='wall-clock seconds per config, startup included')
   parser.add_argument('--parallel', type=int, default=min(2, os.cpu_count() or 1), help='runs side by side')
   parser.add_argument('--out', default='runs/compare', help='folder of the runs')
-  parser.add_argument('--readme', action='store_true', help='write the table into README.md')
+  parser.add_argument('--readme', action='store_true', help='write the table into docs/results.md')
   parser.add_argument('--skip-training', action='store_true', help='evaluate the runs already in --out')
   parser.add_argument('--only', nargs='*', choices=CONFIGS, help='train only these (all are evaluated)')
   args = parser.parse_args()
@@ -134,12 +134,15 @@ def main() -> None:
   out.mkdir(parents=True, exist_ok=True)
   if not args.skip_training:
     train_all(out, args.budget_s, args.parallel, args.only or list(CONFIGS))
-  text = table(evaluate_all(out, args.budget_s), args.budget_s, args.parallel)
+  from readme_block import code_of_runs
+
+  code = code_of_runs([out / name for name in CONFIGS])
+  text = table(evaluate_all(out, args.budget_s), args.budget_s, args.parallel, code)
   print(text)
   if args.readme:
-    from readme_block import write
+    from readme_block import DOCS, write
 
-    write(START, END, text)
+    write(START, END, text, DOCS / 'results.md')
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""The Dirac-GAN's (theta, psi) trajectories under each update rule, with and without R1: the README's figure.
+"""The Dirac-GAN's (theta, psi) trajectories under each update rule, with and without R1: docs/dynamics.md's figure.
 
   python benchmarks/dirac_figure.py [--out runs/dirac] [--steps 500] [--gamma 0.3]
 

@@ -1,4 +1,4 @@
-"""Sample quality of the default, the tutorial and the clean split over 3 seeds; the README's quality table.
+"""Sample quality of the default, the tutorial and the clean split over 3 seeds: docs/results.md and the README.
 
   python benchmarks/quality.py [--readme] [--out runs/quality] [--skip-training] [--only default ...]
                                [--quickstart-only] [--quickstart-seeds] [--one-core]
@@ -12,7 +12,7 @@ quality issue's targets are per seed of that command) and tabulates all
 three; --one-core runs the quickstart with seeds 0, 1 and 2 each pinned to one
 core (taskset), side by side, and tabulates them too. Prints markdown tables with the command, the machine and the
 seeds beside them; with --readme it replaces the tables between the quality
-markers in README.md. A record of one run on one machine, not a test: XLA:CPU
+markers in docs/results.md and the headline table in README.md. A record of one run on one machine, not a test: XLA:CPU
 results depend on the thread count, so another core count lands elsewhere.
 """
 
@@ -44,6 +44,13 @@ EXPERIMENTS = {
   ),
 }
 SHOWN = ('fd', 'precision', 'recall', 'coverage', 'classes_covered', 'min_class_share', 'copy_fraction')
+# The README's headline table: the default and the tutorial beside the real-vs-real floor.
+HEADLINE_START, HEADLINE_END = '<!-- headline:start -->', '<!-- headline:end -->'
+HEADLINE = ('fd', 'precision', 'recall', 'coverage', 'classes_covered')
+HEADLINE_RUNS = {
+  'default': '`mnist_gan.py`, the default (4,000 steps)',
+  'tutorial': '`tutorial_gan.py`, the tutorial (2,000 steps)',
+}
 
 
 def _cpu_name() -> str:
@@ -158,8 +165,11 @@ def quickstart_seed_table(out: pathlib.Path) -> list[str]:
   runs = [r for r in runs if (r[1] / 'summary.json').is_file() and r[2].is_file()]
   if len(runs) < 2:
     return []
+  from readme_block import code_of_runs
+
   lines = [
-    f'The quickstart command with `--config.seed=S` (plain runs, both cores), {len(runs)} seeds:',
+    f'The quickstart command with `--config.seed=S` (plain runs, both cores), {len(runs)} seeds, trained by '
+    f'{code_of_runs([workdir for _, workdir, _ in runs])}:',
     '',
     '| seed | wall s | ' + ' | '.join(SHOWN) + ' |',
     '| ---: | ---: |' + ' ---: |' * len(SHOWN),
@@ -204,9 +214,12 @@ def one_core_table(out: pathlib.Path) -> list[str]:
   runs = [(seed, out / f'one_core_seed{seed}') for seed in SEEDS]
   if not all((workdir / 'summary.json').is_file() for _, workdir in runs):
     return []
+  from readme_block import code_of_runs
+
   lines = [
     f'The quickstart command with `--config.seed=S`, each run pinned to one core (`taskset -c N`; '
-    f'`python benchmarks/quality.py --one-core`), seeds {SEEDS}:',
+    f'`python benchmarks/quality.py --one-core`), seeds {SEEDS}, trained by '
+    f'{code_of_runs([workdir for _, workdir in runs])}:',
     '',
     '| seed | ' + ' | '.join(SHOWN) + ' |',
     '| ---: |' + ' ---: |' * len(SHOWN),
@@ -228,20 +241,29 @@ def _log_lines(log: pathlib.Path) -> list[str]:
   return [*tutorial[:1], *tutorial[-1:], *done[-1:]]
 
 
-def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickstart: bool) -> str:
+def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickstart: bool) -> tuple[str, str]:
+  """The full tables (docs/results.md) and the README's headline table."""
   import json
+
+  from readme_block import code_of_runs
 
   from ganjax import evaluate
 
   header = '| run | steps | ' + ' | '.join(SHOWN) + ' |'
   rule = '| --- | ---: |' + ' ---: |' * len(SHOWN)
   summary, members = [header, rule], [header, rule]
+  headline = [
+    '| run | ' + ' | '.join(HEADLINE) + ' |',
+    '| --- |' + ' ---: |' * len(HEADLINE),
+  ]
   for name in names:
     rows = evaluate.evaluate_workdir(str(out / name), 10_000)
     step = json.loads((out / name / 'summary.json').read_text())['step']
     *per_member, mean = rows.values()
     label = EXPERIMENTS[name][0]
     summary.append(f'| {label}, seeds {SEEDS} | {step:,} | ' + ' | '.join(_fmt(m, mean[m]) for m in SHOWN) + ' |')
+    if name in HEADLINE_RUNS:
+      headline.append(f'| {HEADLINE_RUNS[name]} | ' + ' | '.join(_fmt(m, mean[m]) for m in HEADLINE) + ' |')
     for seed, row in zip(SEEDS, per_member, strict=True):
       members.append(f'| {name}, seed {seed} | {step:,} | ' + ' | '.join(_fmt(m, row[m]) for m in SHOWN) + ' |')
   floor = evaluate.reference_rows(10_000)['real vs real (2.5k halves)']
@@ -250,8 +272,17 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
     + ' | '.join(_fmt(m, floor[m]) if m in floor else '-' for m in SHOWN)
     + ' |'
   )
+  headline.append('| real vs real (the floor) | ' + ' | '.join(_fmt(m, floor[m]) for m in HEADLINE) + ' |')
+  code = code_of_runs([out / name for name in names])
+  headline_text = [
+    f'Written by `python benchmarks/quality.py --readme` on {datetime.date.today()}: trained by {code}; '
+    f'{machine()}. Mean ± std over seeds {SEEDS} (one seed sweep each), 10,000 samples per seed; the '
+    'columns are defined in [docs/evaluation.md](docs/evaluation.md), every row in [docs/results.md](docs/results.md).',
+    '',
+    *headline,
+  ]
   lines = [
-    f'Written by `python benchmarks/quality.py --readme` on {datetime.date.today()}: {machine()}. '
+    f'Written by `python benchmarks/quality.py --readme` on {datetime.date.today()}: trained by {code}; {machine()}. '
     f'Seeds {SEEDS}, each experiment one seed sweep; 10,000 samples per member; mean ± std over the seeds.',
     '',
     *summary,
@@ -267,7 +298,8 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
     lines += [
       '',
       f'The quickstart command itself (`python -m ganjax.main {" ".join(QUICKSTART)} --workdir=...`, seed 0, '
-      f'no sweep): {walls["quickstart"]:.0f} s from launch to exit, {summary_json["steps_per_s"]:.1f} steps/s; '
+      f'no sweep, trained by {code_of_runs([out / "quickstart"])}): {walls["quickstart"]:.0f} s from launch to '
+      f'exit, {summary_json["steps_per_s"]:.1f} steps/s; '
       f'at its last step FD {row["fd"]:.1f}, precision {row["precision"]:.3f}, recall {row["recall"]:.3f}, '
       f'coverage {row["coverage"]:.3f}, {row["classes_covered"]} classes, the rarest with '
       f'{100 * row["min_class_share"]:.1f}% of the samples, copy fraction {row["copy_fraction"]:.3f}.',
@@ -285,13 +317,15 @@ def tables(out: pathlib.Path, names: list[str], walls: dict[str, float], quickst
   walls_text = ', '.join(f'{k} {v:.0f} s' for k, v in walls.items())
   if walls_text:
     lines += ['', f'Wall time of each training: {walls_text}.']
-  return '\n'.join(lines)
+  return '\n'.join(lines), '\n'.join(headline_text)
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='runs/quality', help='folder of the runs')
-  parser.add_argument('--readme', action='store_true', help='write the tables into README.md')
+  parser.add_argument(
+    '--readme', action='store_true', help='write the tables into docs/results.md and the headline into README.md'
+  )
   parser.add_argument('--skip-training', action='store_true', help='evaluate the runs already in --out')
   parser.add_argument('--only', nargs='*', choices=list(EXPERIMENTS), help='these experiments only')
   parser.add_argument('--no-quickstart', action='store_true', help='skip the timed quickstart run')
@@ -326,13 +360,15 @@ def main() -> None:
     quickstart = (out / 'quickstart' / 'summary.json').is_file() and (out / 'quickstart.wall').is_file()
     if quickstart:
       walls['quickstart'] = float((out / 'quickstart.wall').read_text())
-  text = tables(out, names, walls, quickstart)
+  text, headline = tables(out, names, walls, quickstart)
   grids(out, names)
   print(text)
   if args.readme:
-    from readme_block import write
+    from readme_block import DOCS, write
 
-    write(START, END, text)
+    write(START, END, text, DOCS / 'results.md')
+    if set(HEADLINE_RUNS) <= set(names):
+      write(HEADLINE_START, HEADLINE_END, headline)
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""What each update rule cures on the 2-D toy data: the README's update-rule table, over 3 seeds.
+"""What each update rule cures on the 2-D toy data: the update-rule table of docs/results.md, over 3 seeds.
 
   python benchmarks/rules_table.py [--readme] [--out runs/rules] [--skip-training] [--top K]
 
@@ -66,9 +66,12 @@ def _pm(values: np.ndarray, digits: int) -> str:
 
 def table(out: pathlib.Path, top: int, steps: int = STEPS) -> str:
   from quality import machine
+  from readme_block import code_of_runs
 
+  code = code_of_runs([out / _name(dataset, rule) for dataset in DATASETS for rule in RULES])
   lines = [
-    f'Written by `python benchmarks/rules_table.py --readme` on {datetime.date.today()}: {machine()}. '
+    f'Written by `python benchmarks/rules_table.py --readme` on {datetime.date.today()}: trained by {code}; '
+    f'{machine()}. '
     f'Seeds {SEEDS}, each row one seed sweep of {steps:,} steps with one joint D update per step; mean ± std '
     f'over the seeds. Leading Re: the largest real part among the {top} largest-magnitude eigenvalues of the '
     "game's Jacobian at the last step (`python -m ganjax.dynamics --top "
@@ -95,7 +98,7 @@ def table(out: pathlib.Path, top: int, steps: int = STEPS) -> str:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='runs/rules', help='folder of the runs')
-  parser.add_argument('--readme', action='store_true', help='write the table into README.md')
+  parser.add_argument('--readme', action='store_true', help='write the table into docs/results.md')
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   parser.add_argument('--top', type=int, default=TOP, help='eigenvalues per member by Arnoldi iteration')
   parser.add_argument('--only', nargs='*', help='train only these rows (names as in --out)')
@@ -111,9 +114,9 @@ def main() -> None:
   text = table(out, args.top, args.steps)
   print(text)
   if args.readme:
-    from readme_block import write
+    from readme_block import DOCS, write
 
-    write(START, END, text)
+    write(START, END, text, DOCS / 'results.md')
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 
   python benchmarks/step_speed.py            # a table
   python benchmarks/step_speed.py --json     # ... and one JSON object on the last line
+  python benchmarks/step_speed.py --readme   # ... written into docs/performance.md
 
 Measures, in one process on an otherwise quiet machine:
 - the real `ganjax.train_step` (from the package, both `separate` and `joint`
@@ -43,6 +44,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import timing
+from readme_block import code_now
 
 from ganjax import host, input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
@@ -225,10 +227,12 @@ def bench_launch() -> float:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--json', action='store_true', help='print one JSON object on the last line')
-  parser.add_argument('--readme', action='store_true', help="write the tables into README.md's Performance section")
+  parser.add_argument('--readme', action='store_true', help='write the tables into docs/performance.md')
   parser.add_argument('--windows', type=int, default=7, help='timed windows per measurement')
   parser.add_argument(
-    '--from-json', metavar='FILE', help='write the README from a saved run (a file holding its --json line); no timing'
+    '--from-json',
+    metavar='FILE',
+    help='write docs/performance.md from a saved run (a file holding its --json line); no timing',
   )
   parser.add_argument('--loop-steps', type=int, default=600, help='steps of the full-loop measurement')
   parser.add_argument('--sweep-steps', type=int, default=200, help='steps per member of the sweep measurement')
@@ -267,7 +271,7 @@ def main() -> None:
     return torch_gan.warmed_runner(make_step(batch)), torch_gan.calls_per_window(batch)
 
   t_start = time.perf_counter()
-  result = {'device': str(jax.devices()[0]), 'jax': jax.__version__}
+  result = {'device': str(jax.devices()[0]), 'jax': jax.__version__, 'code': code_now()}
   result['matmul_gflops'] = bench_matmul()
   matmul = matmul_runner()  # timed alternately with each tutorial step
   for batch in (64, 256):
@@ -372,9 +376,9 @@ def main() -> None:
     f'{result["sweep4_sequential_s"]:.1f} s'
   )
   if args.readme:
-    from readme_block import write
+    from readme_block import DOCS, write
 
-    write(START, END, readme_tables(result))
+    write(START, END, readme_tables(result), DOCS / 'performance.md')
   if args.json:
     print(json.dumps(result))
 
@@ -383,7 +387,7 @@ START, END = '<!-- perf:start -->', '<!-- perf:end -->'
 
 
 def readme_tables(r: dict) -> str:
-  """The README's Performance tables and figures, from one run's results."""
+  """The Performance tables and figures (docs/performance.md), from one run's results."""
   import datetime
 
   from quality import machine
@@ -398,7 +402,8 @@ def readme_tables(r: dict) -> str:
     return f'{r[key]:.2f}x' if key in r else 'not run'
 
   lines = [
-    f'Written by `python benchmarks/step_speed.py --readme` on {datetime.date.today()}: {machine()}{torch_version}; '
+    f'Written by `python benchmarks/step_speed.py --readme` on {datetime.date.today()}: timing '
+    f'{r.get("code", "code not recorded")}; {machine()}{torch_version}; '
     f'one run, {r["wall_s"]:.0f} s. Steps/s are medians of timed windows after warm-up; fp32 matmul roofline '
     f'{r["matmul_gflops"]:.1f} GFLOP/s at the start'
     + (

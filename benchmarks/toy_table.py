@@ -1,4 +1,4 @@
-"""The 2-D mode-collapse benchmark over 3 seeds: the README's toy table and scatter plots.
+"""The 2-D mode-collapse benchmark over 3 seeds: the toy table of docs/results.md and scatter plots.
 
   python benchmarks/toy_table.py [--readme] [--out runs/toy] [--skip-training]
 
@@ -7,7 +7,7 @@ the dataset drawn from the base seed), reads `eval/modes_covered` and
 `eval/high_quality` from every member's metrics.jsonl at the listed steps,
 and reports mean ± std over the seeds. Member 0's scatter plots go to
 docs/toy/. With --readme the table replaces the one between the toy markers
-in README.md. Quality only: nothing here is timed.
+in docs/results.md. Quality only: nothing here is timed.
 """
 
 import argparse
@@ -83,9 +83,12 @@ def _at(workdir: pathlib.Path, step: int) -> dict[str, float]:
 
 def table(out: pathlib.Path) -> str:
   from quality import machine
+  from readme_block import code_of_runs
 
+  code = code_of_runs([out / name for name in ROWS])
   lines = [
-    f'Written by `python benchmarks/toy_table.py --readme` on {datetime.date.today()}: {machine()}. '
+    f'Written by `python benchmarks/toy_table.py --readme` on {datetime.date.today()}: trained by {code}; '
+    f'{machine()}. '
     f'Seeds {SEEDS}, each row one seed sweep; mean ± std over the seeds of the metrics on 10,000 samples.',
     '',
     '| config | step | modes covered | high quality |',
@@ -112,7 +115,7 @@ def table(out: pathlib.Path) -> str:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='runs/toy', help='folder of the runs')
-  parser.add_argument('--readme', action='store_true', help='write the table into README.md')
+  parser.add_argument('--readme', action='store_true', help='write the table into docs/results.md')
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
@@ -123,9 +126,9 @@ def main() -> None:
   text = table(out)
   print(text)
   if args.readme:
-    from readme_block import write
+    from readme_block import DOCS, write
 
-    write(START, END, text)
+    write(START, END, text, DOCS / 'results.md')
 
 
 if __name__ == '__main__':

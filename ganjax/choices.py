@@ -1,7 +1,10 @@
 """The allowed values of the config's string fields, declared once (no JAX import: config validation uses them).
 
 The modules that implement a choice key their tables by these names, and check at import that
-they cover exactly these (e.g. `losses.TABLE`, `train_step._D_UPDATES`).
+they cover exactly these (e.g. `losses.TABLE`, `train_step._D_UPDATES`). Code outside ganjax adds
+a loss, a network or a data source for its own process through `losses.register`,
+`models.register_generator` / `register_discriminator` and `input_pipeline.register_source`,
+which record the new name here (docs/extending.md).
 """
 
 LOSSES = ('bce', 'minimax', 'hinge', 'lsgan', 'wgan')
@@ -23,3 +26,19 @@ AUGMENTS = ('color', 'translation', 'cutout')  # DiffAugment transforms, in the 
 def augment_policy(spec: str) -> tuple[str, ...]:
   """'translation, cutout' -> ('translation', 'cutout'); '' -> ()."""
   return tuple(name.strip() for name in spec.split(',') if name.strip())
+
+
+# Names added at run time by the register functions, per config field.
+_ADDED: dict[str, list[str]] = {}
+
+
+def add(field: str, name: str) -> None:
+  """Allows `name` as a value of the config field `field` (e.g. 'loss.name') in this process."""
+  names = _ADDED.setdefault(field, [])
+  if name not in names:
+    names.append(name)
+
+
+def allowed(field: str, builtin: tuple[str, ...]) -> tuple[str, ...]:
+  """The values `field` may take: ganjax's own, then those added in this process."""
+  return builtin + tuple(_ADDED.get(field, ()))

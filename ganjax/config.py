@@ -25,6 +25,7 @@ from ganjax.choices import (
   SWEEP_MODES,
   TOYS,
   UPDATE_RULES,
+  allowed,
   augment_policy,
 )
 from ganjax.errors import ConfigError
@@ -242,13 +243,15 @@ def _validate_opt(config: ml_collections.ConfigDict) -> None:
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(o.schedule in SCHEDULES, f'opt.schedule must be one of {SCHEDULES}, got {o.schedule!r}')
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
-  _check(config.loss.name in LOSSES, f'loss.name must be one of {LOSSES}, got {config.loss.name!r}')
+  losses = allowed('loss.name', LOSSES)
+  _check(config.loss.name in losses, f'loss.name must be one of {losses}, got {config.loss.name!r}')
   _check(0 < config.loss.real_label <= 1, f'loss.real_label must be in (0, 1], got {config.loss.real_label}')
 
 
 def _validate_data(config: ml_collections.ConfigDict) -> None:
   """The data source and the shape it gives."""
-  _check(config.data.source in SOURCES, f'data.source must be one of {SOURCES}, got {config.data.source!r}')
+  sources = allowed('data.source', SOURCES)
+  _check(config.data.source in sources, f'data.source must be one of {sources}, got {config.data.source!r}')
   _check(
     config.data.source != 'idx' or config.data.dir, "data.source='idx' needs data.dir, the folder of idx .gz files"
   )
@@ -267,8 +270,9 @@ def _validate_architectures(config: ml_collections.ConfigDict) -> None:
   m = config.model
   shape = tuple(config.data.image_shape)
   _check(m.g_output in G_OUTPUTS, f'model.g_output must be one of {G_OUTPUTS}, got {m.g_output!r}')
-  _check(m.d_arch in D_ARCHS, f'model.d_arch must be one of {D_ARCHS}, got {m.d_arch!r}')
-  _check(m.g_arch in G_ARCHS, f'model.g_arch must be one of {G_ARCHS}, got {m.g_arch!r}')
+  d_archs, g_archs = allowed('model.d_arch', D_ARCHS), allowed('model.g_arch', G_ARCHS)
+  _check(m.d_arch in d_archs, f'model.d_arch must be one of {d_archs}, got {m.d_arch!r}')
+  _check(m.g_arch in g_archs, f'model.g_arch must be one of {g_archs}, got {m.g_arch!r}')
   if m.g_arch == 'dcgan':
     ok = len(shape) == 3 and shape[0] == shape[1] and upsamplings(shape[0]) == len(m.g_features)
     _check(

@@ -21,6 +21,7 @@ import functools
 import gzip
 import hashlib
 import pathlib
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ import ml_collections
 import numpy as np
 from flax import jax_utils
 
-from ganjax import toy
+from ganjax import choices, toy
 from ganjax.errors import ConfigError, DataError
 
 SHIPPED_DIR = pathlib.Path(__file__).parent / 'data' / 'mnist'
@@ -150,10 +151,27 @@ def load_tfds(name: str, split: str, data_dir: str | None = None, download: bool
   return Dataset(images, labels, f'tfds:{name}/{split}')
 
 
+# Data sources added at run time: `data.source` name -> a loader from the whole config.
+SOURCES: dict[str, Callable[[ml_collections.ConfigDict], Dataset]] = {}
+
+
+def register_source(name: str, load_fn: Callable[[ml_collections.ConfigDict], Dataset]) -> None:
+  """Adds a data source that `data.source=name` selects in this process (docs/extending.md).
+
+  `load_fn(config)` returns a `Dataset` of uint8 images (N, *data.image_shape) and int labels (N,).
+  """
+  if name in SOURCES or name in choices.SOURCES:
+    raise ValueError(f'data source {name!r} exists already')
+  SOURCES[name] = load_fn
+  choices.add('data.source', name)
+
+
 def load(config: ml_collections.ConfigDict) -> Dataset:
   """Loads the dataset named by `config.data` and checks it fits the config."""
   d = config.data
-  if d.source == 'shipped':
+  if d.source in SOURCES:
+    ds = SOURCES[d.source](config)
+  elif d.source == 'shipped':
     ds = load_shipped_mnist()
     if d.clean_split:  # G never sees the evaluation's reference digits
       ds = Dataset(ds.images[:CLASSIFIER_HALF], ds.labels[:CLASSIFIER_HALF], 'mnist-test[:5000]')

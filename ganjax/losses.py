@@ -80,9 +80,17 @@ assert tuple(TABLE) == choices.LOSSES, 'losses.TABLE and choices.LOSSES must nam
 LOSSES = choices.LOSSES
 
 
+def register(name: str, loss: Loss) -> None:
+  """Adds a loss that `loss.name` can select in this process (docs/extending.md); ValueError if taken."""
+  if name in TABLE:
+    raise ValueError(f'loss {name!r} exists already')
+  TABLE[name] = loss
+  choices.add('loss.name', name)
+
+
 def _get(name: str) -> Loss:
   if name not in TABLE:
-    raise ValueError(f'unknown loss {name!r}; known: {LOSSES}')
+    raise ValueError(f'unknown loss {name!r}; known: {tuple(TABLE)}')
   return TABLE[name]
 
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax import augment
+from ganjax import augment, choices
 from ganjax.choices import augment_policy
 from ganjax.config import g_classes, upsamplings
 
@@ -502,15 +502,51 @@ def prefer_eigen_convolutions(model, environ=os.environ) -> bool:
   return True
 
 
+# Networks added at run time: `model.g_arch` / `model.d_arch` name -> a builder from the whole config.
+GENERATORS: dict[str, Callable[[ml_collections.ConfigDict], nn.Module]] = {}
+DISCRIMINATORS: dict[str, Callable[[ml_collections.ConfigDict], nn.Module]] = {}
+
+
+def register_generator(name: str, build: Callable[[ml_collections.ConfigDict], nn.Module]) -> None:
+  """Adds a generator that `model.g_arch=name` selects in this process (docs/extending.md).
+
+  `build(config)` returns a Linen module called as `g(z, train=, axis_name=, labels=)` that maps
+  latents (B, model.latent_dim) to images (B, *data.image_shape) in [-1, 1].
+  """
+  if name in GENERATORS or name in choices.G_ARCHS:
+    raise ValueError(f'generator {name!r} exists already')
+  GENERATORS[name] = build
+  choices.add('model.g_arch', name)
+
+
+def register_discriminator(name: str, build: Callable[[ml_collections.ConfigDict], nn.Module]) -> None:
+  """Adds a discriminator that `model.d_arch=name` selects in this process (docs/extending.md).
+
+  `build(config)` returns a Linen module called as `d(x, train=, axis_name=, labels=)` that maps
+  images (B, *data.image_shape) to logits (B, 1).
+  """
+  if name in DISCRIMINATORS or name in choices.D_ARCHS:
+    raise ValueError(f'discriminator {name!r} exists already')
+  DISCRIMINATORS[name] = build
+  choices.add('model.d_arch', name)
+
+
 def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
   """Builds G and D from `config.model` and `config.data.image_shape`."""
   m = config.model
   if m.g_arch == 'dirac':
     theta0, psi0 = tuple(m.dirac_init) or (1.0, 1.0)
     return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
+  g = GENERATORS[m.g_arch](config) if m.g_arch in GENERATORS else _builtin_generator(config)
+  d = DISCRIMINATORS[m.d_arch](config) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(config)
+  return g, d
+
+
+def _builtin_generator(config: ml_collections.ConfigDict) -> nn.Module:
+  m = config.model
   shape = tuple(config.data.image_shape)
   if m.g_arch == 'dcgan':
-    g = DCGANGenerator(
+    return DCGANGenerator(
       features=tuple(m.g_features),
       image_shape=shape,
       bn_momentum=m.g_bn_momentum,
@@ -518,24 +554,27 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
       conv_impl=conv_impl(m.g_conv_impl),
       kernel_size=m.g_kernel_size,
     )
-  else:
-    g = Generator(
-      features=tuple(m.g_features),
-      image_shape=shape,
-      norm=m.g_norm,
-      bn_momentum=m.g_bn_momentum,
-      leaky_slope=m.g_leaky_slope,
-      output=m.g_output,
-      num_classes=g_classes(config),
-    )
+  return Generator(
+    features=tuple(m.g_features),
+    image_shape=shape,
+    norm=m.g_norm,
+    bn_momentum=m.g_bn_momentum,
+    leaky_slope=m.g_leaky_slope,
+    output=m.g_output,
+    num_classes=g_classes(config),
+  )
+
+
+def _builtin_discriminator(config: ml_collections.ConfigDict) -> nn.Module:
+  m = config.model
   if m.d_arch == 'mlp':
-    return g, MLPDiscriminator(
+    return MLPDiscriminator(
       features=tuple(m.d_features),
       leaky_slope=m.d_leaky_slope,
       minibatch_std=m.d_minibatch_std,
       spectral_norm=m.d_spectral_norm,
     )
-  d = Discriminator(
+  return Discriminator(
     features=tuple(m.d_features),
     kernel_size=5 if m.d_arch == 'dcgan' else 3,
     leaky_slope=m.d_leaky_slope,
@@ -550,4 +589,3 @@ def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Modul
     q_classes=m.latent_categories if config.loss.info_weight else 0,
     conv_impl=conv_impl(m.d_conv_impl),
   )
-  return g, d
