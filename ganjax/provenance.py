@@ -6,7 +6,6 @@ depend on the thread count. So every run records the commit (or the package vers
 is installed from a wheel), the library versions, the backend, the devices and the CPU cores.
 """
 
-import functools
 import importlib.metadata
 import os
 import pathlib
@@ -39,12 +38,11 @@ def _git(*args: str) -> str | None:
   return proc.stdout.strip()
 
 
-@functools.cache
 def code() -> dict[str, Any]:
   """The code that runs: {'commit', 'commit_date', 'dirty'} from a git checkout, else {'version'}.
 
   `dirty` is True when tracked files differ from the commit, so the commit alone does not say
-  which code ran.
+  which code ran. Asked afresh each time (a few git calls): a notebook may commit between runs.
   """
   if (_PACKAGE.parent / '.git').exists() and _git('ls-files', '--error-unmatch', str(_PACKAGE / '__init__.py')):
     commit = _git('rev-parse', 'HEAD')

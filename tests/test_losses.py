@@ -107,3 +107,32 @@ def test_every_loss_trains_through_the_same_step(tiny_config, name):
   assert not all(
     np.array_equal(a, b[0]) for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g_state.params), strict=True)
   )
+
+
+def test_register_adds_a_loss_that_the_config_and_the_step_accept(monkeypatch, tiny_config):
+  from ganjax import choices
+
+  monkeypatch.setattr(losses, 'TABLE', dict(losses.TABLE))
+  monkeypatch.setattr(choices, '_ADDED', {})
+  tiny_config.loss.name = 'halved_bce'
+  with pytest.raises(config_lib.ConfigError, match='loss.name must be one of'):
+    config_lib.validate(tiny_config)
+  halved = losses.Loss(
+    d_real=lambda lg, label: 0.5 * losses.bce(lg, label),
+    d_fake=lambda lg: 0.5 * losses.bce(lg, 0.0),
+    g=lambda lg: 0.5 * losses.g_loss_nonsaturating(lg),
+  )
+  losses.register('halved_bce', halved)
+  config_lib.validate(tiny_config)
+  with pytest.raises(ValueError, match='exists already'):
+    losses.register('bce', halved)
+  # The step trains with it: from the same states and batch, every logged loss is half the BCE step's.
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  batch = {'image': jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1.0, maxval=1.0)}
+  metrics = {}
+  for name in ('bce', 'halved_bce'):
+    tiny_config.loss.name = name
+    cfg = train_step.StepConfig.from_config(tiny_config)
+    metrics[name] = train_step.train_step(g_state, d_state, batch, jax.random.key(2), cfg)[2]
+  for key in ('d_loss_real', 'd_loss_fake', 'g_loss'):
+    assert float(metrics['halved_bce'][key]) == pytest.approx(0.5 * float(metrics['bce'][key]), rel=1e-5), key

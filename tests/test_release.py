@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,11 +29,20 @@ def _runtime_files() -> dict[str, pathlib.Path]:
   return files
 
 
+# Not part of a source tree: runs, caches, and setuptools' own build folders (whose stale files
+# would otherwise be packed again).
+_NOT_SOURCE = shutil.ignore_patterns(
+  '.git', 'runs', '.jax_cache', 'build', 'dist', '*.egg-info', '__pycache__', '.pytest_cache', '.ruff_cache'
+)
+
+
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory) -> pathlib.Path:
+  source = tmp_path_factory.mktemp('source') / 'ganjax'
+  shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
   out = tmp_path_factory.mktemp('wheel')
   proc = subprocess.run(
-    [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(out), str(ROOT)],
+    [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(out), str(source)],
     capture_output=True,
     text=True,
     timeout=600,
