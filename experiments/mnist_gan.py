@@ -9,7 +9,7 @@ run) for both players; per step one joint D update, then one G update through th
 tutorial); Adam(1e-3, b1=0.5, b2=0.99) for both, decaying linearly to 0; batch 64; 4,000 steps;
 samples, grids and evaluation from an EMA of G (0.999, with its own BatchNorm statistics).
 
-Why, in a few lines (the README's quality section has the measurements and the search):
+Why, in a few lines (docs/results.md has the measurements, the quality issue the search):
 - InfoGAN categories: digits are ten separate clusters, and a generator continuous in z alone must
   spend samples on malformed digits between them (its precision stayed below 0.5 whatever else
   changed); ten categories that Q must tell apart let G jump between clusters. The weight trades

@@ -10,7 +10,7 @@ updates per step, frozen-D G update):
 - A minibatch standard-deviation channel before D's Dense layer (Karras et al. 2018): D sees whether
   a batch of fakes is near-identical, so collapse is penalised.
 
-It keeps the classes but not the variety (a few templates per digit, recall near 0); the README's
+It keeps the classes but not the variety (a few templates per digit, recall near 0); docs/results.md's
 quality and comparison tables measure it.
 
 Launch:

@@ -5,7 +5,7 @@ on the harder grid, with three changes that it needs to cover all 25 modes:
 spectral normalisation of D's layers, the hinge loss, and one joint D update
 per step; and 25,000 steps (about 90 s on one core of a 2-core CPU).
 Measured, seed 0: the ring's training alone reaches 11-22 of 25 modes in
-10,000-20,000 steps (the variants are in the README); with these changes
+10,000-20,000 steps (the variants are in docs/results.md); with these changes
 20/25 at 5,000 steps, 25/25 from 15,000 on (high-quality share 0.30-0.59).
 
 Launch:

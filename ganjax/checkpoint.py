@@ -30,7 +30,7 @@ from flax.training import train_state
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax import provenance
-from ganjax.errors import CheckpointError
+from ganjax.errors import CheckpointError, UnreadableCheckpointError
 from ganjax.train_step import GState
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -120,7 +120,7 @@ def _first_mismatch(have: dict[str, tuple], want: dict[str, tuple]) -> str | Non
 
 
 def _corrupt(directory: pathlib.Path, step: int, error: Exception) -> CheckpointError:
-  return CheckpointError(
+  return UnreadableCheckpointError(
     f'checkpoint {directory / str(step)} is unreadable or corrupt: {type(error).__name__}: {error}'
   )
 
@@ -162,6 +162,38 @@ class Checkpointer:
   ) -> tuple[GState, train_state.TrainState, dict]:
     """Restores `step` into states shaped like the given ones; CheckpointError if they differ."""
     return restore_states(self._manager, self.directory, step, g_state, d_state)
+
+  def restore_latest(
+    self, g_state: GState, d_state: train_state.TrainState
+  ) -> tuple[int, GState, train_state.TrainState, dict, list[tuple[int, pathlib.Path, str]]]:
+    """The newest checkpoint that can be read, restored into states shaped like the given ones.
+
+    Newer checkpoints that cannot be read (truncated or corrupt files) are moved out of the way,
+    never deleted: to `checkpoints.unreadable/<step>-<time>` beside the checkpoints. Returns
+    (step, g_state, d_state, meta, [(unreadable step, where it was moved, why)]). A checkpoint of
+    another model shape stays an error; so does having no readable checkpoint at all.
+    """
+    skipped = []
+    for step in reversed(self.all_steps()):
+      try:
+        g_state_out, d_state_out, meta = self.restore(step, g_state, d_state)
+      except UnreadableCheckpointError as e:
+        skipped.append((step, ' '.join(str(e).split())))  # one line, whatever Orbax said
+        continue
+      return step, g_state_out, d_state_out, meta, [(bad, self._move_unreadable(bad), why) for bad, why in skipped]
+    raise CheckpointError(f'no readable checkpoint in {self.directory}: {skipped[0][1] if skipped else "none left"}')
+
+  def _move_unreadable(self, step: int) -> pathlib.Path:
+    """Moves checkpoint `step` to checkpoints.unreadable/ (process 0 only; the others leave it be)."""
+    target = self.directory.with_name(f'{CHECKPOINT_DIR}.unreadable') / (
+      f'{step}-{datetime.datetime.now().strftime("%Y%m%d-%H%M%S")}'
+    )
+    if jax.process_index() == 0:
+      self._manager.close()
+      target.parent.mkdir(exist_ok=True)
+      (self.directory / str(step)).rename(target)
+      self._manager = _manager(self.directory, max_to_keep=self.config.checkpoint.max_to_keep)
+    return target
 
   def close(self) -> None:
     self._manager.wait_until_finished()

@@ -75,7 +75,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer
   # 'patches' (slices + one matmul, models.PatchConv) | 'xla' (lax.conv): the same function; patches are
-  # faster on XLA:CPU (README, Performance), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
+  # faster on XLA:CPU (docs/performance.md), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
   # patches on a CPU backend, xla on any other (models.conv_impl).
   c.model.d_conv_impl = 'auto'
   # The same choice for model.g_arch='dcgan's transposed convolutions (models.PatchConvTranspose).

@@ -23,3 +23,7 @@ class DivergenceError(GanjaxError, FloatingPointError):
 
 class CheckpointError(GanjaxError, ValueError):
   """A missing, corrupt or mismatched checkpoint; the message says what exists."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+  """A checkpoint whose files cannot be read (truncated, corrupt), as opposed to one of another model."""

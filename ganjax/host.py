@@ -6,7 +6,7 @@ it. glibc gives such a thread its own arena, whose heaps are at most 64 MiB: a l
 mmap'd and unmapped again at free, so every call touches fresh pages and takes a page fault per
 4 KiB: the default experiment's step at batch 256 took 24,467 of them (96 MiB). With one arena, no
 mmap and no trimming, freed memory is kept and reused, and the step runs faster; batch 64's buffers
-fit an arena and see no change (README, Performance, `benchmarks/step_speed.py`).
+fit an arena and see no change (docs/performance.md, `benchmarks/step_speed.py`).
 """
 
 import ctypes

@@ -10,7 +10,7 @@ as pages of JAX's C++ runtime logs; the logs are kept when something failed and 
 If one process fails, the others stop on their own (a lost process: within `train.heartbeat_timeout_s`);
 the launcher waits that long and a grace period, then kills what is left, and exits with the status of
 a process killed by a signal (the cause), else of the first process that failed. On a real cluster
-use the cluster's launcher instead (README: SLURM, TPU pods).
+use the cluster's launcher instead (docs/distributed.md: SLURM, TPU pods).
 """
 
 import argparse

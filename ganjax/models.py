@@ -232,7 +232,7 @@ class PatchConv(nn.Module):
   `nn.Conv(features, (k, k), strides=2, padding='SAME')`. Its backward pass
   is written out (a custom VJP): the same gradients, with the kernel
   gradient's transpose on the smaller operand. Faster than lax.conv on
-  XLA:CPU; the measurements are in the README (Performance) and come from
+  XLA:CPU; the measurements are in docs/performance.md and come from
   benchmarks/kernels.py and benchmarks/step_speed.py.
   """
 
@@ -256,8 +256,8 @@ class PatchConvTranspose(nn.Module):
   the output one phase (even or odd row and column) at a time; the backward
   pass is a stride-2 patch matmul (a custom VJP). On XLA:CPU the kernel
   gradient of lax's version is a convolution with a dilated window that
-  dominated the DCGAN step; the measurements are in the README (Performance,
-  benchmarks/step_speed.py).
+  dominated the DCGAN step; the measurements are in docs/performance.md
+  (benchmarks/step_speed.py).
   """
 
   features: int
@@ -474,7 +474,7 @@ def conv_impl(name: str) -> str:
 
 
 # XLA:CPU sends convolutions to YNNPACK by default; this keeps dots and reductions there and gives
-# convolutions to Eigen, which ran lax.conv's steps faster on the development machine (README, Performance).
+# convolutions to Eigen, which ran lax.conv's steps faster on the development machine (docs/performance.md).
 EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
 
 

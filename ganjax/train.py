@@ -119,13 +119,56 @@ def _start(ckpt, config: ml_collections.ConfigDict, g_state, d_state) -> tuple[i
   """(start step, states): from the latest checkpoint, from another run's params (warm start), or fresh."""
   start_step = _resume(ckpt, config)
   if start_step:
-    g_state, d_state, meta = ckpt.restore(start_step, g_state, d_state)
+    start_step, g_state, d_state, meta, skipped = ckpt.restore_latest(g_state, d_state)
+    for bad, kept, why in skipped:
+      say(
+        f'the checkpoint at step {bad} cannot be read ({why}); resuming from step {start_step} instead; '
+        f'the unreadable one is kept in {kept}'
+      )
     say(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
     checkpoint.note_version_change(meta)
+    changed = config_changes(meta['config'], config)
+    if changed:
+      say(changed)
   elif config.checkpoint.init_from:
     g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
     say(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
   return start_step, g_state, d_state
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def config_changes(saved: dict, config: ml_collections.ConfigDict) -> str | None:
+  """One line listing the fields in which `config` differs from a checkpoint's saved config; None if none.
+
+  Resuming with another `train.num_steps` is the usual way to train longer, but under a linear
+  schedule it also stretches the decay, so the line says so.
+  """
+  before = _flatten(json.loads(json.dumps(saved)))
+  now = _flatten(json.loads(config.to_json_best_effort()))
+  keys = sorted(set(before) | set(now))
+  changed = [
+    f'{k}: {before.get(k, "(absent)")} -> {now.get(k, "(absent)")}' for k in keys if before.get(k) != now.get(k)
+  ]
+  if not changed:
+    return None
+  line = f"this run's config differs from the checkpoint's in {len(changed)} field(s): {'; '.join(changed)}"
+  schedules = {'opt.schedule': config.opt.schedule, 'loss.info_schedule': config.loss.info_schedule}
+  linear = [name for name, value in schedules.items() if value == 'linear']
+  if before.get('train.num_steps') != now.get('train.num_steps') and linear:
+    line += (
+      f'; {" and ".join(linear)} decay linearly over train.num_steps, so the remaining steps follow the new '
+      "length and their rates differ from the original run's"
+    )
+  return line
 
 
 def _check_run(config: ml_collections.ConfigDict) -> None:

@@ -713,7 +713,7 @@ def _unrolled(step, *stacked):
 
   Same results as vmap. With lax.conv in D (`model.d_conv_impl='xla'`) it
   avoids the grouped convolutions that vmapping a conv over stacked weights
-  becomes, slow on XLA:CPU (README, Sweeps).
+  becomes, slow on XLA:CPU (docs/distributed.md, Sweeps).
   """
   num = jax.tree.leaves(stacked[0])[0].shape[0]
   outs = [step(*pick_member(stacked, k)) for k in range(num)]

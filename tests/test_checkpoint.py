@@ -247,3 +247,48 @@ def test_restore_is_quiet(tmp_path, tiny_config):
   proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0 and proc.stdout.strip() == 'ok', proc.stderr[-2000:]
   assert proc.stderr.strip() == '', proc.stderr[-2000:]
+
+
+def test_unreadable_latest_checkpoint_resumes_from_the_newest_readable_one_and_keeps_it(tmp_path):
+  workdir = tmp_path / 'run'
+  _cli(workdir, '--config.train.num_steps=20')  # checkpoints at 10 and 20
+  # The latest checkpoint's metadata half-written (a disk that filled up, a copy cut short).
+  meta = workdir / 'checkpoints' / '20' / 'meta' / 'metadata'
+  half = meta.read_text()[:40]
+  meta.write_text(half)
+  out = _cli(workdir, '--config.train.num_steps=30')
+  line = next(line for line in out.splitlines() if 'cannot be read' in line)
+  assert 'step 20' in line and 'resuming from step 10 instead' in line
+  (kept,) = (workdir / 'checkpoints.unreadable').iterdir()  # moved aside, not deleted
+  assert kept.name.startswith('20-') and (kept / 'meta' / 'metadata').read_text() == half
+  assert 'resuming from the checkpoint at step 10' in out
+  _cli(tmp_path / 'straight', '--config.train.num_steps=30')
+  resumed, straight = ganjax.restore(workdir), ganjax.restore(tmp_path / 'straight')
+  assert resumed.step == straight.step == 30
+  _assert_trees_identical((resumed.g_state, resumed.d_state), (straight.g_state, straight.d_state))
+  # Nothing readable at all: one line, exit 1.
+  for step in ganjax.checkpoint.Checkpointer(workdir, resumed.config).all_steps():
+    (workdir / 'checkpoints' / str(step) / 'meta' / 'metadata').write_text('{')
+  proc = run_cli('ganjax.main', TINY, f'--workdir={workdir}', '--config.train.num_steps=40')
+  assert proc.returncode == 1 and proc.stderr.strip().startswith('ganjax: error: no readable checkpoint'), proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_resume_with_another_config_lists_the_changes_and_warns_about_linear_schedules(tmp_path):
+  workdir = tmp_path / 'run'
+  _cli(workdir, '--config.train.num_steps=10')
+  out = _cli(workdir, '--config.train.num_steps=12', '--config.train.log_every_steps=2')
+  (line,) = [line for line in out.splitlines() if 'config differs' in line]
+  assert 'in 2 field(s)' in line and 'train.num_steps: 10 -> 12' in line and 'train.log_every_steps: 5 -> 2' in line
+  assert 'linear' not in line  # tiny's schedules are constant
+  assert 'config differs' not in _cli(workdir, '--config.train.num_steps=12', '--config.train.log_every_steps=2')
+  linear = tmp_path / 'linear'
+  _cli(linear, '--config.train.num_steps=10', '--config.opt.schedule=linear')
+  out = _cli(linear, '--config.train.num_steps=14', '--config.opt.schedule=linear')
+  (line,) = [line for line in out.splitlines() if 'config differs' in line]
+  assert 'train.num_steps: 10 -> 14' in line and 'opt.schedule decay linearly over train.num_steps' in line
+  # A change that makes the checkpoint unusable stays an error.
+  proc = run_cli(
+    'ganjax.main', TINY, f'--workdir={workdir}', '--config.train.num_steps=16', '--config.model.latent_dim=9'
+  )
+  assert proc.returncode == 1 and 'does not fit this model' in proc.stderr

@@ -5,6 +5,7 @@ import subprocess
 
 import jax
 import numpy as np
+import pytest
 
 import ganjax
 from ganjax import provenance, train
@@ -81,15 +82,21 @@ def test_describe_code():
   assert provenance.describe_code({**info, 'dirty': True}).endswith('(with uncommitted changes)')
 
 
-def test_cached_compilation_gives_the_same_numbers(tmp_path):
+@pytest.mark.parametrize(
+  'sweep', [(), ('--config.sweep.field=seed', '--config.sweep.choices=(0, 1)')], ids=['plain', 'sweep']
+)
+def test_cached_compilation_gives_the_same_numbers(tmp_path, sweep):
   """The compilation cache only saves time: a second run from cached programs writes the same metrics."""
   env = {'GANJAX_COMPILATION_CACHE': str(tmp_path / 'cache'), 'JAX_COMPILATION_CACHE_DIR': ''}
   for name in ('cold', 'warm'):
-    proc = run_cli('ganjax.main', '--config=experiments/tiny.py', f'--workdir={tmp_path / name}', env=env)
+    proc = run_cli('ganjax.main', '--config=experiments/tiny.py', f'--workdir={tmp_path / name}', *sweep, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
   assert list((tmp_path / 'cache').glob('*-cache'))
-  cold, warm = ((tmp_path / n / 'metrics.jsonl').read_text() for n in ('cold', 'warm'))
-  assert cold == warm
+  logs = sorted(p.relative_to(tmp_path / 'cold') for p in (tmp_path / 'cold').rglob('metrics.jsonl'))
+  assert len(logs) == (2 if sweep else 1)
+  for log in logs:
+    assert (tmp_path / 'cold' / log).read_text() == (tmp_path / 'warm' / log).read_text(), log
   np.testing.assert_array_equal(
-    ganjax.sample(ganjax.restore(tmp_path / 'cold'), 4), ganjax.sample(ganjax.restore(tmp_path / 'warm'), 4)
+    ganjax.sample(ganjax.restore(tmp_path / 'cold', member=0 if sweep else None), 4),
+    ganjax.sample(ganjax.restore(tmp_path / 'warm', member=0 if sweep else None), 4),
   )
