@@ -14,10 +14,8 @@ import dataclasses
 import datetime
 import json
 import logging
-import os
 import pathlib
 import sys
-import time
 from typing import Any
 
 import jax
@@ -71,26 +69,6 @@ def _manager(directory: pathlib.Path, max_to_keep: int | None = None, read_only:
     )
     handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
     return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
-
-
-# Tests only: 'STEP:MARKER' makes the save of STEP hang inside Orbax's save (its temporary folder made,
-# the metadata not written), after writing the file MARKER, so that a test can kill the process
-# provably mid-save.
-HANG_IN_SAVE_ENV = 'GANJAX_TEST_HANG_IN_SAVE'
-
-
-def _arm_test_hang(step: int) -> None:
-  hang = os.environ.get(HANG_IN_SAVE_ENV, '')
-  if not hang or hang.split(':', 1)[0] != str(step):
-    return
-  marker = pathlib.Path(hang.split(':', 1)[1])
-
-  async def hang_forever(self, directory, *args, **kwargs):
-    marker.write_text(str(directory))
-    while True:
-      time.sleep(60)
-
-  ocp.JsonCheckpointHandler.async_save = hang_forever
 
 
 def _steps(manager: ocp.CheckpointManager) -> list[int]:
@@ -152,7 +130,6 @@ class Checkpointer:
       'code': provenance.code(),
       **meta,
     }
-    _arm_test_hang(step)
     self._manager.save(
       step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
     )

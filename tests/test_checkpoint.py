@@ -202,8 +202,10 @@ def test_sigkill_provably_mid_save_resumes_and_matches_an_uninterrupted_run(tmp_
   steps = ('--config.train.num_steps=30', '--config.checkpoint.every_steps=10', '--config.eval.every_steps=0')
   _cli(tmp_path / 'once', *steps)
   workdir, marker = tmp_path / 'killed', tmp_path / 'hanging'
-  cmd = [sys.executable, '-m', 'ganjax.main', TINY, f'--workdir={workdir}', *steps]
-  env = {**os.environ, checkpoint.HANG_IN_SAVE_ENV: f'20:{marker}'}
+  # ganjax.main, with Orbax patched by the test's wrapper so that the save of step 20 hangs midway.
+  hang = ROOT / 'tests' / 'hang_in_save.py'
+  cmd = [sys.executable, str(hang), '20', str(marker), TINY, f'--workdir={workdir}', *steps]
+  env = {**os.environ, 'PYTHONPATH': str(ROOT)}
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while time.time() < deadline and not marker.exists() and proc.poll() is None:
@@ -267,7 +269,7 @@ def test_unreadable_latest_checkpoint_resumes_from_the_newest_readable_one_and_k
   assert resumed.step == straight.step == 30
   _assert_trees_identical((resumed.g_state, resumed.d_state), (straight.g_state, straight.d_state))
   # Nothing readable at all: one line, exit 1.
-  for step in ganjax.checkpoint.Checkpointer(workdir, resumed.config).all_steps():
+  for step in checkpoint.Checkpointer(workdir, resumed.config).all_steps():
     (workdir / 'checkpoints' / str(step) / 'meta' / 'metadata').write_text('{')
   proc = run_cli('ganjax.main', TINY, f'--workdir={workdir}', '--config.train.num_steps=40')
   assert proc.returncode == 1 and proc.stderr.strip().startswith('ganjax: error: no readable checkpoint'), proc.stderr
