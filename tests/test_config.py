@@ -2,7 +2,7 @@ import pytest
 
 from ganjax import config as config_lib
 from ganjax.errors import ConfigError
-from tests.conftest import EXPERIMENTS, run_cli
+from tests.conftest import EXPERIMENTS
 
 
 @pytest.mark.parametrize('name', sorted(p.stem for p in EXPERIMENTS.glob('*.py')))
@@ -55,10 +55,3 @@ def test_bad_values_are_named(tiny_config, field, value, message):
   tiny_config[section][key] = value
   with pytest.raises(ConfigError, match=message):
     config_lib.validate(tiny_config)
-
-
-def test_cli_rejects_unknown_override_in_one_line():
-  proc = run_cli('ganjax.main', '--config=experiments/tiny.py', '--workdir=/tmp/unused', '--config.train.num_stepz=3')
-  assert proc.returncode != 0
-  assert 'num_stepz' in proc.stderr
-  assert 'Traceback' not in proc.stderr

@@ -94,6 +94,34 @@ def test_config_knows_exactly_the_implemented_losses(tiny_config):
 
 
 @pytest.mark.parametrize('name', losses.LOSSES)
+def test_the_steps_logged_losses_are_the_loss_on_the_steps_own_logits(tiny_config, name):
+  """Recomputes one joint step by hand, with the step's key derivation: real, fake and G logits."""
+  tiny_config.loss.name, tiny_config.train.d_update = name, 'joint'
+  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  cfg = train_step.StepConfig.from_config(tiny_config)
+  real = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
+  rng = jax.random.key(2)
+  g_out, d_out, metrics = train_step.train_step(g_state, d_state, {'image': real}, rng, cfg)
+
+  def d(params, x):  # tiny's D: no dropout, noise or BatchNorm, so no random streams or statistics
+    return d_state.apply_fn({'params': params}, x, train=True)
+
+  d_rng, g_rng = jax.random.split(rng)
+  z_d = train_step.draw_fakes_input(jax.random.split(d_rng, 4)[0], 16, cfg)[0]
+  z_g = train_step.draw_fakes_input(jax.random.split(g_rng)[0], 16, cfg)[0]
+  fakes_d = train_step.generate(g_state, z_d, train=True)[0]
+  fakes_g = train_step.generate(g_state, z_g, train=True)[0]
+  want = {
+    'd_loss_real': losses.d_real(d(d_state.params, real), name),
+    'd_loss_fake': losses.d_fake(d(d_state.params, fakes_d), name),
+    'g_loss': losses.g_loss(d(d_out.params, fakes_g), name),  # G through the updated, frozen D
+  }
+  want['d_loss'] = 0.5 * (want['d_loss_real'] + want['d_loss_fake'])
+  for key, value in want.items():
+    assert float(metrics[key]) == pytest.approx(float(value), rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize('name', losses.LOSSES)
 def test_every_loss_trains_through_the_same_step(tiny_config, name):
   tiny_config.loss.name = name
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))

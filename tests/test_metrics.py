@@ -76,3 +76,18 @@ def test_copy_stats_tell_replayed_training_points_from_new_draws():
   copied = metrics.copy_stats(metrics.nearest(copies, train)[0][:, 0], real_nn, 0.05)
   assert 0.02 < new['copy_fraction'] < 0.1 and 0.8 < new['nn_ratio'] < 1.25
   assert copied['copy_fraction'] > 0.99 and copied['nn_ratio'] < 0.05
+
+
+def test_kid_over_whole_sets_is_the_unbiased_mmd2_written_out():
+  """With subsets as large as the sets, every subset is the whole set: KID is the unbiased MMD^2 itself."""
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(24, 5)), rng.normal(0.5, 1.2, size=(24, 5))
+  m, d = len(x), x.shape[1]
+
+  def k(a, b):  # the cubic polynomial kernel, one pair at a time
+    return (float(np.dot(a, b)) / d + 1.0) ** 3
+
+  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  xy = sum(k(a, b) for a in x for b in y) / (m * m)
+  assert metrics.kid(x, y, num_subsets=3, subset_size=m) == pytest.approx(xx + yy - 2 * xy, rel=1e-5)

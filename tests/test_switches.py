@@ -89,9 +89,16 @@ def test_spectral_norm_estimates_the_top_singular_value_and_only_d_updates_it(ti
   true_sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
   sigma = float(d_state.batch_stats['SpectralNorm_1']['Conv_1/kernel/sigma'])
   assert sigma == pytest.approx(true_sigma, rel=0.05)  # one power iteration per D pass
-  # The G phase reads D without writing its statistics.
-  g_after, _ = train_step.g_phase(g_state, d_state, 16, jax.random.key(99), _cfg(tiny_config))
-  assert int(g_after.step) == int(g_state.step) + 1
+  # Only D's own passes advance the estimates: a whole step leaves them as its D phase did (the G
+  # phase reads D without writing them), and that D phase did move them.
+  batch, rng = _batch(tiny_config, seed=99), jax.random.key(99)
+  _, d_out, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config))
+  d_after, _ = train_step.d_phase(g_state, d_state, batch, jax.random.split(rng)[0], _cfg(tiny_config))
+  for a, b in zip(*(jax.tree.leaves(x.batch_stats) for x in (d_out, d_after)), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert any(
+    not np.array_equal(a, b) for a, b in zip(*(jax.tree.leaves(x.batch_stats) for x in (d_after, d_state)), strict=True)
+  )
 
 
 @pytest.mark.parametrize(

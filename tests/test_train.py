@@ -73,13 +73,6 @@ def test_workdir_that_cannot_be_written(tmp_path, tiny_config):
     train.train_and_evaluate(tiny_config, blocker / 'run')
 
 
-def test_cli_reports_bad_data_in_one_line(tmp_path):
-  proc = run_cli('ganjax.main', '--config=experiments/tiny.py', f'--workdir={tmp_path}', '--config.data.limit=8')
-  assert proc.returncode != 0
-  assert 'ganjax: error: train.batch_size=16 is larger than the dataset' in proc.stderr
-  assert 'Traceback' not in proc.stderr
-
-
 def test_the_default_experiment_trains_and_logs_the_copy_check(tmp_path):
   from ganjax.config import load_experiment
   from tests.conftest import EXPERIMENTS

@@ -50,8 +50,12 @@ def test_no_gradient_crosses_between_the_networks(tiny_config, g_norm):
   assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
 
 
+@pytest.mark.parametrize('d_stats', ['none', 'spectral_norm', 'batch_norm'])
 @pytest.mark.parametrize('d_update', ['separate', 'joint'])
-def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_update):
+def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_update, d_stats):
+  # D's statistics (spectral-norm estimates or BatchNorm's) are state too: only D's phase may advance them.
+  tiny_config.model.d_spectral_norm = d_stats == 'spectral_norm'
+  tiny_config.model.d_norm = 'batch' if d_stats == 'batch_norm' else 'none'
   g_state, d_state = _states(tiny_config)
   batch, rng = _batch(tiny_config), jax.random.key(3)
   cfg = _cfg(tiny_config, d_update=d_update)
@@ -64,8 +68,13 @@ def test_g_update_leaves_d_bit_identical_and_d_update_leaves_g(tiny_config, d_up
   # D ends the step exactly as its own update left it: the G update did not touch it.
   assert _trees_equal(d_out.params, d_after.params)
   assert _trees_equal(d_out.opt_state, d_after.opt_state)
-  # G's update starts from G's original params: the D updates did not touch G.
+  assert _trees_equal(d_out.batch_stats, d_after.batch_stats)
+  if d_stats != 'none':  # ... and D's phase did advance them, so the comparison above can fail
+    assert jax.tree.leaves(d_after.batch_stats) and not _trees_equal(d_after.batch_stats, d_state.batch_stats)
+  # G's update starts from G's original params: the D updates did not touch G (its BatchNorm statistics neither).
   assert _trees_equal(g_out.params, g_after.params)
+  assert _trees_equal(g_out.batch_stats, g_after.batch_stats)
+  assert not _trees_equal(g_out.batch_stats, g_state.batch_stats)  # tiny's G has BatchNorm: its phase moved them
   assert not _trees_equal(g_out.params, g_state.params)
   assert not _trees_equal(d_out.params, d_state.params)
   assert int(d_out.step) == (2 if d_update == 'separate' else 1)
@@ -232,3 +241,25 @@ def test_half_precision_computes_the_same_function_in_bfloat16_with_float32_stat
     assert {x.dtype for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)} == {jnp.dtype('float32')}
   for key in ('d_loss', 'g_loss', 'info_loss'):
     np.testing.assert_allclose(metrics['half'][key], metrics['full'][key], rtol=0.03)
+
+
+def test_linear_schedule_reaches_zero_at_num_steps_for_both_players(tiny_config):
+  """The learning rate of each update, read off Adam's first steps on a constant unit gradient
+  (the bias-corrected moments are then exactly 1, so each update is the rate itself)."""
+  tiny_config.opt.schedule, tiny_config.train.num_steps = 'linear', 4
+  tiny_config.opt.g_lr = tiny_config.opt.d_lr = 1e-3
+  tiny_config.opt.eps = 0.0
+  tiny_config.train.d_update = 'separate'  # two D updates per step: D's decay runs over 8 updates
+  g_state, d_state = _states(tiny_config)
+
+  def rates(tx, n):
+    params, grads = {'w': jnp.zeros(())}, {'w': jnp.ones(())}
+    state, out = tx.init(params), []
+    for _ in range(n):
+      updates, state = tx.update(grads, state, params)
+      out.append(-float(updates['w']))
+    return out
+
+  assert rates(g_state.tx, 6) == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0], rel=1e-4, abs=1e-12)
+  want_d = [1e-3, 8.75e-4, 7.5e-4, 6.25e-4, 5e-4, 3.75e-4, 2.5e-4, 1.25e-4, 0.0]
+  assert rates(d_state.tx, 9) == pytest.approx(want_d, rel=1e-4, abs=1e-12)
