@@ -16,14 +16,25 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIGS = ('tutorial_gan', 'mnist_mlp_bn', 'mnist_cgan', 'mnist_gan')
+# name: (experiment, extra flags). The tutorial, the default, the MLP fix, the cGAN, a toy, a sweep, the Dirac-GAN.
+CONFIGS = {
+  'tutorial_gan': ('tutorial_gan', ()),
+  'mnist_mlp_bn': ('mnist_mlp_bn', ()),
+  'mnist_cgan': ('mnist_cgan', ()),
+  'mnist_gan': ('mnist_gan', ()),
+  'toy_ring8': ('toy_ring8', ()),
+  'sweep': ('tiny', ('--config.sweep.field=seed', '--config.sweep.choices=(0, 1)')),
+  'dirac_gan': ('dirac_gan', ()),
+}
 NUM_STEPS = 30
 
 
 def run(name: str, out: pathlib.Path) -> str:
+  """Trains CONFIGS[name] for NUM_STEPS steps; the SHA-256 of its metrics.jsonl files (every member's)."""
+  experiment, extra = CONFIGS[name]
   workdir = out / name
   args = [
-    f'--config=experiments/{name}.py',
+    f'--config=experiments/{experiment}.py',
     f'--workdir={workdir}',
     f'--config.train.num_steps={NUM_STEPS}',
     '--config.train.log_every_steps=1',
@@ -31,9 +42,13 @@ def run(name: str, out: pathlib.Path) -> str:
     '--config.eval.num_samples=200',
     '--config.train.sample_every_steps=0',
     '--config.checkpoint.enabled=False',
+    *extra,
   ]
   subprocess.run([sys.executable, '-m', 'ganjax.main', *args], cwd=ROOT, check=True, capture_output=True)
-  return hashlib.sha256((workdir / 'metrics.jsonl').read_bytes()).hexdigest()
+  digest = hashlib.sha256()
+  for path in sorted(workdir.rglob('metrics.jsonl')):
+    digest.update(path.read_bytes())
+  return digest.hexdigest()
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ Prints, for this machine and XLA build: the rate of an elementwise op on a
 batch 256 (forward, and the transposed-operand form of its weight gradient)
 and for a 2048^3 matmul; and forward and forward+backward (gradient with
 respect to parameters and input) times of the tutorial D's two convolutions
-at batch 64 and 256, as lax.conv, as `models.PatchConv`, and in PyTorch when
+at batch 64 and 256, as lax.conv, as `patch_conv.PatchConv`, and in PyTorch when
 it is installed. A script that prints numbers, not a test. Run it with
 XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce to see
 lax.conv on Eigen's convolutions instead of YNNPACK's.
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from profile_step import _rate  # benchmarks/ is on sys.path when this file runs as a script
 
-from ganjax import models
+from ganjax import patch_conv
 
 
 def _gbps(n_floats: int) -> float:
@@ -50,7 +50,7 @@ def _conv_times(batch: int, c_in: int, c_out: int, size: int) -> dict[str, tuple
   times = {}
   for name, layer in (
     ('lax.conv', nn.Conv(c_out, (3, 3), strides=(2, 2), padding='SAME')),
-    ('PatchConv', models.PatchConv(c_out)),
+    ('PatchConv', patch_conv.PatchConv(c_out)),
   ):
     params = layer.init(jax.random.key(1), x)
     fwd = jax.jit(lambda p, x, layer=layer: layer.apply(p, x))

@@ -48,7 +48,7 @@ from readme_block import code_now
 
 from ganjax import host, input_pipeline, train, train_step
 from ganjax.config import load_experiment, tutorial_config
-from ganjax.models import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
+from ganjax.host import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 

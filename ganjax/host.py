@@ -1,5 +1,5 @@
-"""Settings of the host process that every ganjax command makes before JAX starts: glibc's allocator
-and JAX's persistent compilation cache.
+"""Settings of the host process that every ganjax command makes before JAX starts: glibc's allocator,
+JAX's persistent compilation cache, and XLA:CPU's convolution library for runs that use lax.conv.
 
 XLA:CPU allocates every executable's temporary buffers afresh on each call, from the thread that runs
 it. glibc gives such a thread its own arena, whose heaps are at most 64 MiB: a larger buffer is
@@ -12,6 +12,7 @@ fit an arena and see no change (docs/performance.md, `benchmarks/step_speed.py`)
 import ctypes
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -100,3 +101,32 @@ def prepare(environ=os.environ) -> None:
   """What every ganjax command does first, before JAX starts its threads or compiles."""
   keep_freed_memory(environ)
   enable_compilation_cache(environ)
+
+
+# XLA:CPU sends convolutions to YNNPACK by default; this keeps dots and reductions there and gives
+# convolutions to Eigen, which ran lax.conv's steps faster on the development machine (docs/performance.md).
+EIGEN_CONV_FLAG = '--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce'
+
+
+def xla_knows(flag: str) -> bool:
+  """Whether this jaxlib accepts an XLA flag: XLA aborts on an unknown one, so ask a throwaway process."""
+  probe = [sys.executable, '-c', "import jax; jax.devices('cpu')"]
+  env = {**os.environ, 'XLA_FLAGS': flag, 'JAX_PLATFORMS': 'cpu'}
+  try:
+    return subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0
+  except (OSError, subprocess.TimeoutExpired):
+    return False
+
+
+def prefer_eigen_convolutions(model, environ=os.environ) -> bool:
+  """Adds EIGEN_CONV_FLAG to XLA_FLAGS for a run that asks for lax.conv (`model.*_conv_impl='xla'`), when
+  the installed jaxlib knows the flag and XLA_FLAGS do not already choose; True when it did. Must run
+  before JAX starts its backends (XLA reads its flags once). Patch convolutions (the CPU default) do
+  not use lax.conv, so their runs are left alone."""
+  flags = environ.get('XLA_FLAGS', '')
+  if 'xla' not in (model.d_conv_impl, model.g_conv_impl) or 'ynn_fusion_type' in flags:
+    return False
+  if not xla_knows(EIGEN_CONV_FLAG):
+    return False
+  environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONV_FLAG}'.strip()
+  return True

@@ -26,6 +26,7 @@ from ganjax import checkpoint, evaluate, input_pipeline, provenance, sampling, t
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax.errors import ConfigError, DivergenceError, WorkdirError
+from ganjax.validate import validate
 
 
 def prepare_workdir(workdir: str | pathlib.Path) -> pathlib.Path:
@@ -127,7 +128,7 @@ def _start(ckpt, config: ml_collections.ConfigDict, g_state, d_state) -> tuple[i
       )
     say(f'resuming from the checkpoint at step {start_step} in {ckpt.directory}')
     checkpoint.note_version_change(meta)
-    changed = config_changes(meta['config'], config)
+    changed = config_lib.config_changes(meta['config'], config)
     if changed:
       say(changed)
   elif config.checkpoint.init_from:
@@ -136,44 +137,9 @@ def _start(ckpt, config: ml_collections.ConfigDict, g_state, d_state) -> tuple[i
   return start_step, g_state, d_state
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
-def config_changes(saved: dict, config: ml_collections.ConfigDict) -> str | None:
-  """One line listing the fields in which `config` differs from a checkpoint's saved config; None if none.
-
-  Resuming with another `train.num_steps` is the usual way to train longer, but under a linear
-  schedule it also stretches the decay, so the line says so.
-  """
-  before = _flatten(json.loads(json.dumps(saved)))
-  now = _flatten(json.loads(config.to_json_best_effort()))
-  keys = sorted(set(before) | set(now))
-  changed = [
-    f'{k}: {before.get(k, "(absent)")} -> {now.get(k, "(absent)")}' for k in keys if before.get(k) != now.get(k)
-  ]
-  if not changed:
-    return None
-  line = f"this run's config differs from the checkpoint's in {len(changed)} field(s): {'; '.join(changed)}"
-  schedules = {'opt.schedule': config.opt.schedule, 'loss.info_schedule': config.loss.info_schedule}
-  linear = [name for name, value in schedules.items() if value == 'linear']
-  if before.get('train.num_steps') != now.get('train.num_steps') and linear:
-    line += (
-      f'; {" and ".join(linear)} decay linearly over train.num_steps, so the remaining steps follow the new '
-      "length and their rates differ from the original run's"
-    )
-  return line
-
-
 def _check_run(config: ml_collections.ConfigDict) -> None:
-  """Config errors that need the devices, on top of `config.validate`."""
-  config_lib.validate(config)
+  """Config errors that need the devices, on top of `validate.validate`."""
+  validate(config)
   num_devices = jax.device_count()
   if config.train.batch_size % num_devices:
     raise ConfigError(

@@ -8,6 +8,7 @@ import pytest
 from ganjax import augment, models
 from ganjax import config as config_lib
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 
 
 def _images(n=16, side=28):
@@ -61,7 +62,7 @@ def test_unknown_transform_is_a_config_error():
   config = config_lib.tutorial_config()
   config.model.d_augment = 'translation,flip'
   with pytest.raises(ConfigError, match=r"unknown transform\(s\) \['flip'\]"):
-    config_lib.validate(config)
+    validate(config)
   with pytest.raises(ValueError, match='flip'):
     augment.diff_augment(_images(2), jax.random.key(0), ('flip',))
 

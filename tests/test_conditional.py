@@ -10,6 +10,7 @@ import ganjax
 from ganjax import config as config_lib
 from ganjax import input_pipeline, train, train_step
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 from tests.conftest import run_cli
 
 
@@ -67,7 +68,7 @@ def test_unconditional_runs_refuse_labels_and_toy_data_refuses_classes(tiny_conf
   toy = config_lib.load_experiment(config_lib.pathlib.Path(__file__).parent.parent / 'experiments' / 'toy_ring8.py')
   toy.model.num_classes = 8
   with pytest.raises(ConfigError, match='needs labelled images and a conv D'):
-    config_lib.validate(toy)
+    validate(toy)
 
 
 def test_latent_categories_condition_g_alone_and_need_no_labels(tiny_config, tmp_path):
@@ -94,13 +95,13 @@ def test_latent_categories_and_classes_are_exclusive(tiny_config):
   tiny_config.model.latent_categories = 4
   tiny_config.model.num_classes = 10
   with pytest.raises(ConfigError, match='model.latent_categories and model.num_classes both condition G'):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)
 
 
 def test_infogan_adds_the_q_cross_entropy_to_both_players(tiny_config):
   tiny_config.model.latent_categories = 4
   tiny_config.loss.info_weight = 0.5
-  config_lib.validate(tiny_config)
+  validate(tiny_config)
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   assert 'Q' in d_state.params  # the Q head shares D's body
   z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
@@ -137,7 +138,7 @@ def test_infogan_adds_the_q_cross_entropy_to_both_players(tiny_config):
 def test_infogan_needs_latent_categories(tiny_config):
   tiny_config.loss.info_weight = 1.0
   with pytest.raises(ConfigError, match=r'loss.info_weight \(InfoGAN\) needs model.latent_categories > 0'):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)
 
 
 def test_infogan_weight_decays_linearly_to_zero_through_the_step(tiny_config):
@@ -145,7 +146,7 @@ def test_infogan_weight_decays_linearly_to_zero_through_the_step(tiny_config):
   tiny_config.loss.info_weight = 0.4
   tiny_config.loss.info_schedule = 'linear'
   tiny_config.train.num_steps = 10
-  config_lib.validate(tiny_config)
+  validate(tiny_config)
   cfg = train_step.StepConfig.from_config(tiny_config)
   weights = [float(train_step.info_weight_at(cfg, jnp.asarray(s))) for s in (0, 5, 10, 12)]
   np.testing.assert_allclose(weights, [0.4, 0.2, 0.0, 0.0], atol=1e-7)
@@ -169,4 +170,4 @@ def test_infogan_weight_decays_linearly_to_zero_through_the_step(tiny_config):
   assert np.isfinite(float(metrics['info_loss']))
   tiny_config.loss.info_schedule = 'cosine'
   with pytest.raises(ConfigError, match='loss.info_schedule must be one of'):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)

@@ -2,13 +2,14 @@ import pytest
 
 from ganjax import config as config_lib
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 from tests.conftest import EXPERIMENTS
 
 
 @pytest.mark.parametrize('name', sorted(p.stem for p in EXPERIMENTS.glob('*.py')))
 def test_experiments_are_valid_and_have_the_keys_tools_use(name):
   config = config_lib.load_experiment(EXPERIMENTS / f'{name}.py')
-  config_lib.validate(config)
+  validate(config)
   for key in ('seed', 'train.num_steps', 'train.batch_size', 'train.log_every_steps'):
     section, _, field = key.rpartition('.')
     assert field in (config[section] if section else config)
@@ -29,7 +30,7 @@ def test_unknown_key_is_named(tiny_config):
   with tiny_config.unlocked():
     tiny_config.train.num_stepz = 3
   with pytest.raises(ConfigError, match="unknown config key 'train.num_stepz'"):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)
 
 
 def test_wrong_type_is_named(tiny_config):
@@ -37,7 +38,7 @@ def test_wrong_type_is_named(tiny_config):
   del tiny_config.train['batch_size']
   tiny_config.train.batch_size = 'sixty-four'
   with pytest.raises(ConfigError, match='train.batch_size must be an int'):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)
 
 
 @pytest.mark.parametrize(
@@ -54,4 +55,4 @@ def test_bad_values_are_named(tiny_config, field, value, message):
   section, key = field.split('.')
   tiny_config[section][key] = value
   with pytest.raises(ConfigError, match=message):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)

@@ -10,10 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import config as config_lib
 from ganjax import train, train_step
 from ganjax.config import load_experiment
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 from tests.conftest import EXPERIMENTS, run_cli
 
 STEPS = 300
@@ -25,7 +25,7 @@ def _dirac(**overrides):
   for key, value in overrides.items():
     section, leaf = key.split('__')
     config[section][leaf] = value
-  config_lib.validate(config)
+  validate(config)
   return config
 
 
@@ -127,7 +127,7 @@ def test_bad_game_settings_are_named(overrides, message):
 def test_dirac_init_on_another_model_is_one_line(tiny_config):
   tiny_config.model.dirac_init = (0.5, 0.5)
   with pytest.raises(ConfigError, match=r"model.dirac_init sets the Dirac-GAN's start"):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)
 
 
 def test_the_old_update_order_key_names_its_successor(tmp_path):
@@ -143,4 +143,4 @@ def test_the_old_update_order_key_names_its_successor(tmp_path):
   with old.ignore_type():
     old.train.update_order = 'simultaneous'
   with pytest.raises(ConfigError, match='train.update_order is now train.update_rule'):
-    config_lib.validate(old)
+    validate(old)

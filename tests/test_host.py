@@ -9,12 +9,14 @@ import sys
 import pytest
 
 from ganjax import host
+from ganjax.config import tutorial_config
 
 # A jitted program with an 81 MB temporary (the matmul's output, before the reduction): above the
 # 64 MiB that a worker thread's glibc arena holds, so by default it is mmap'd afresh on every call.
 _PROBE = """
 import json, resource, sys
 from ganjax import host
+from ganjax.config import tutorial_config
 applied = host.keep_freed_memory() if sys.argv[1] == 'keep' else None
 import jax, jax.numpy as jnp
 f = jax.jit(lambda a, b: jnp.sum(jnp.tanh(a @ b)))
@@ -63,6 +65,7 @@ def test_compilation_cache_folder_follows_the_environment(tmp_path):
 _COMPILE = """
 import sys
 from ganjax import host
+from ganjax.config import tutorial_config
 print(host.enable_compilation_cache())
 import jax, jax.numpy as jnp
 print(float(jax.jit(lambda x: jnp.sin(x) @ jnp.cos(x).T)(jnp.ones((64, 64))).sum()))
@@ -100,3 +103,17 @@ def test_unwritable_compilation_cache_warns_once_and_goes_on(tmp_path):
   lines = [line for line in err.splitlines() if line.strip()]
   assert len(lines) == 1 and lines[0].startswith('ganjax: warning: the compilation cache'), err
   assert out.split()[0] == 'None'
+
+
+def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
+  assert not host.xla_knows('--xla_ganjax_no_such_flag=1')  # XLA aborts the probe, not this process
+  known = host.xla_knows(host.EIGEN_CONV_FLAG)
+  model = tutorial_config().model
+  env = {}
+  assert not host.prefer_eigen_convolutions(model, env) and env == {}  # 'auto': patches on CPU, no lax.conv
+  model.d_conv_impl = 'xla'
+  assert host.prefer_eigen_convolutions(model, env) == known
+  assert env == ({'XLA_FLAGS': host.EIGEN_CONV_FLAG} if known else {})
+  chosen = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
+  assert not host.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
+  assert chosen == {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}

@@ -3,8 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import config as config_lib
-from ganjax import losses, train_step
+from ganjax import choices, losses, train_step
+from ganjax.errors import ConfigError
+from ganjax.validate import validate
 
 LOG2 = float(np.log(2.0))
 
@@ -87,10 +88,10 @@ def test_unknown_loss_is_rejected():
 
 
 def test_config_knows_exactly_the_implemented_losses(tiny_config):
-  assert config_lib.LOSSES == losses.LOSSES == tuple(losses.TABLE)
+  assert choices.LOSSES == losses.LOSSES == tuple(losses.TABLE)
   tiny_config.loss.name = 'wgan2'
-  with pytest.raises(config_lib.ConfigError, match='loss.name must be one of'):
-    config_lib.validate(tiny_config)
+  with pytest.raises(ConfigError, match='loss.name must be one of'):
+    validate(tiny_config)
 
 
 @pytest.mark.parametrize('name', losses.LOSSES)
@@ -138,20 +139,18 @@ def test_every_loss_trains_through_the_same_step(tiny_config, name):
 
 
 def test_register_adds_a_loss_that_the_config_and_the_step_accept(monkeypatch, tiny_config):
-  from ganjax import choices
-
   monkeypatch.setattr(losses, 'TABLE', dict(losses.TABLE))
   monkeypatch.setattr(choices, '_ADDED', {})
   tiny_config.loss.name = 'halved_bce'
-  with pytest.raises(config_lib.ConfigError, match='loss.name must be one of'):
-    config_lib.validate(tiny_config)
+  with pytest.raises(ConfigError, match='loss.name must be one of'):
+    validate(tiny_config)
   halved = losses.Loss(
     d_real=lambda lg, label: 0.5 * losses.bce(lg, label),
     d_fake=lambda lg: 0.5 * losses.bce(lg, 0.0),
     g=lambda lg: 0.5 * losses.g_loss_nonsaturating(lg),
   )
   losses.register('halved_bce', halved)
-  config_lib.validate(tiny_config)
+  validate(tiny_config)
   with pytest.raises(ValueError, match='exists already'):
     losses.register('bce', halved)
   # The step trains with it: from the same states and batch, every logged loss is half the BCE step's.

@@ -1,5 +1,3 @@
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,66 +59,6 @@ def test_batchnorm_generator_has_running_statistics():
   assert set(variables) == {'params', 'batch_stats'}
 
 
-@pytest.mark.parametrize(('kernel', 'channels', 'size'), [(3, 1, 28), (3, 64, 14), (3, 8, 7), (5, 3, 32), (5, 16, 9)])
-def test_patch_convolution_equals_lax_conv_in_value_and_gradient(kernel, channels, size):
-  x = jax.random.normal(jax.random.key(0), (4, size, size, channels))
-  ref = models.Discriminator(features=(8, 16), kernel_size=kernel, conv_impl='xla')
-  fast = models.Discriminator(features=(8, 16), kernel_size=kernel, conv_impl='patches')
-  variables = ref.init(jax.random.key(1), x, train=False)
-  # The same parameter tree: checkpoints fit either implementation.
-  assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), x, train=False))
-  np.testing.assert_allclose(fast.apply(variables, x, train=False), ref.apply(variables, x, train=False), atol=1e-5)
-
-  def grads(model):
-    return jax.grad(lambda v, x: jnp.sum(model.apply(v, x, train=False) ** 2), argnums=(0, 1))(variables, x)
-
-  for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(ref)), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize(
-  ('kernel', 'size', 'channels', 'features'), [(5, 7, 16, 8), (5, 14, 8, 1), (5, 4, 6, 3), (3, 5, 4, 2), (4, 4, 3, 5)]
-)
-def test_patch_transposed_convolution_equals_lax_in_value_and_gradient(kernel, size, channels, features):
-  x = jax.random.normal(jax.random.key(0), (3, size, size, channels))
-  ref = models.nn.ConvTranspose(features, (kernel, kernel), strides=(2, 2), padding='SAME')
-  fast = models.PatchConvTranspose(features, kernel)
-  variables = ref.init(jax.random.key(1), x)
-  variables['params']['bias'] = jax.random.normal(jax.random.key(2), (features,))  # a non-zero bias is checked too
-  assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), x))
-  out = fast.apply(variables, x)
-  assert out.shape == (3, 2 * size, 2 * size, features)
-  np.testing.assert_allclose(out, ref.apply(variables, x), atol=1e-5)
-
-  def grads(model):
-    return jax.grad(lambda v, x: jnp.sum(jnp.sin(model.apply(v, x))), argnums=(0, 1))(variables, x)
-
-  for a, b in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(ref)), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('kernel', [3, 4, 5])
-def test_patch_layers_take_rectangular_images_like_lax(kernel):
-  # Rows and columns have their own padding and phases: a 9 x 14 image must come out as lax's does.
-  x = jax.random.normal(jax.random.key(0), (2, 9, 14, 3))
-  conv, ref = models.PatchConv(4, kernel), models.nn.Conv(4, (kernel, kernel), strides=(2, 2), padding='SAME')
-  up = models.PatchConvTranspose(2, kernel)
-  up_ref = models.nn.ConvTranspose(2, (kernel, kernel), strides=(2, 2), padding='SAME')
-  for fast, slow in ((conv, ref), (up, up_ref)):
-    variables = slow.init(jax.random.key(1), x)
-
-    def loss(model, v, x):
-      return jnp.sum(jnp.sin(model.apply(v, x)))
-
-    np.testing.assert_allclose(fast.apply(variables, x), slow.apply(variables, x), atol=1e-5)
-    for a, b in zip(
-      jax.tree.leaves(jax.grad(functools.partial(loss, fast), argnums=(0, 1))(variables, x)),
-      jax.tree.leaves(jax.grad(functools.partial(loss, slow), argnums=(0, 1))(variables, x)),
-      strict=True,
-    ):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
 @pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3)])
 def test_dcgan_generator_implementations_share_parameters_and_outputs(shape):
   config = tutorial_config()
@@ -138,25 +76,6 @@ def test_dcgan_generator_implementations_share_parameters_and_outputs(shape):
   np.testing.assert_allclose(b, a, atol=1e-5)
 
 
-def test_patch_convolution_supports_second_order_gradients_like_lax_conv():
-  # R1 and WGAN-GP differentiate D's input gradient again with respect to D's params: through
-  # PatchConv's custom backward pass this must give lax.conv's second-order gradients.
-  x = jax.random.normal(jax.random.key(0), (4, 14, 14, 1))
-  ref = models.Discriminator(features=(8, 16), conv_impl='xla')
-  fast = models.Discriminator(features=(8, 16), conv_impl='patches')
-  variables = ref.init(jax.random.key(1), x, train=False)
-
-  def penalty_grad(model):
-    def penalty(v):
-      grad_x = jax.grad(lambda x: jnp.sum(model.apply(v, x, train=False)))(x)
-      return jnp.sum(grad_x**2)
-
-    return jax.grad(penalty)(variables)
-
-  for a, b in zip(jax.tree.leaves(penalty_grad(fast)), jax.tree.leaves(penalty_grad(ref)), strict=True):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
 def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
   config = load_experiment(EXPERIMENTS / 'mnist_gan.py')
   assert config.model.d_conv_impl == config.model.g_conv_impl == 'auto'
@@ -166,17 +85,3 @@ def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
     assert g.conv_impl == d.conv_impl == want, backend
   config.model.d_conv_impl = 'xla'  # an explicit choice stays, whatever the backend
   assert models.build_models(config)[1].conv_impl == 'xla'
-
-
-def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
-  assert not models.xla_knows('--xla_ganjax_no_such_flag=1')  # XLA aborts the probe, not this process
-  known = models.xla_knows(models.EIGEN_CONV_FLAG)
-  model = tutorial_config().model
-  env = {}
-  assert not models.prefer_eigen_convolutions(model, env) and env == {}  # 'auto': patches on CPU, no lax.conv
-  model.d_conv_impl = 'xla'
-  assert models.prefer_eigen_convolutions(model, env) == known
-  assert env == ({'XLA_FLAGS': models.EIGEN_CONV_FLAG} if known else {})
-  chosen = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
-  assert not models.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
-  assert chosen == {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}

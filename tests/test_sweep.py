@@ -6,9 +6,9 @@ import optax
 import pytest
 
 import ganjax
-from ganjax import config as config_lib
 from ganjax import train
 from ganjax.errors import CheckpointError, ConfigError
+from ganjax.validate import validate
 from tests.conftest import run_cli
 
 # vmap batches the members' matmuls, which changes float32 summation order
@@ -143,4 +143,4 @@ def test_a_d_lr_or_real_label_member_equals_its_plain_run(tiny_config, tmp_path,
 def test_bad_sweeps_are_config_errors(tiny_config, field, choices, message):
   tiny_config.sweep.field, tiny_config.sweep.choices = field, choices
   with pytest.raises(ConfigError, match=message):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)

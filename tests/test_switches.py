@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import config as config_lib
 from ganjax import input_pipeline, train, train_step
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 
 
 def _trees_equal(a, b) -> bool:
@@ -108,7 +108,7 @@ def test_dcgan_trains_on_28px_grey_and_32px_colour(tiny_config, shape, g_feature
   tiny_config.data.image_shape = shape
   tiny_config.model.g_arch, tiny_config.model.d_arch = 'dcgan', 'dcgan'
   tiny_config.model.g_features, tiny_config.model.d_features = g_features, d_features
-  config_lib.validate(tiny_config)
+  validate(tiny_config)
   g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
   images, _ = train_step.generate(g_state, jnp.zeros((2, tiny_config.model.latent_dim)))
   assert images.shape == (2, *shape)
@@ -144,4 +144,4 @@ def test_bad_switches_are_config_errors(tiny_config, field, value, message):
   tiny_config[section][key] = value
   tiny_config.model.g_features = (8, 16, 32)  # three resolutions: too many for DCGAN at 28x28 (7 -> 14 -> 28)
   with pytest.raises(ConfigError, match=message):
-    config_lib.validate(tiny_config)
+    validate(tiny_config)

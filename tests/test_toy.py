@@ -8,6 +8,7 @@ import ganjax
 from ganjax import config as config_lib
 from ganjax import members, sampling, toy, train
 from ganjax.errors import ConfigError
+from ganjax.validate import validate
 from tests.conftest import EXPERIMENTS
 
 
@@ -59,8 +60,8 @@ def test_toy_needs_two_dimensional_points_and_an_mlp_discriminator():
   config = config_lib.load_experiment(EXPERIMENTS / 'toy_ring8.py')
   config.data.image_shape = (28, 28, 1)
   with pytest.raises(ConfigError, match=r'needs data.image_shape=\(2,\)'):
-    config_lib.validate(config)
+    validate(config)
   config = config_lib.load_experiment(EXPERIMENTS / 'toy_ring8.py')
   config.model.d_arch = 'conv'
   with pytest.raises(ConfigError, match="d_arch='conv' needs images"):
-    config_lib.validate(config)
+    validate(config)
