@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 import timing
 
-from ganjax import input_pipeline, losses, train_step
+from ganjax import input_pipeline, losses, objectives, states, train_step
 from ganjax.config import load_experiment, tutorial_config
 
 _rate = timing.median_ms  # milliseconds per call (also imported by kernels.py)
@@ -40,7 +40,7 @@ _rate = timing.median_ms  # milliseconds per call (also imported by kernels.py)
 
 def jax_parts(batch: int, windows: int) -> dict[str, float]:
   config = tutorial_config()
-  g_state, d_state = train_step.create_states(config, jax.random.key(0))
+  g_state, d_state = states.create_states(config, jax.random.key(0))
   g_apply = lambda p, z: g_state.apply_fn({'params': p}, z, train=True)  # noqa: E731
   d_apply = lambda p, x: d_state.apply_fn({'params': p}, x, train=True)  # noqa: E731
   z = jax.random.normal(jax.random.key(1), (batch, 100))
@@ -54,7 +54,7 @@ def jax_parts(batch: int, windows: int) -> dict[str, float]:
   tx = optax.adam(2e-4, b1=0.5)
   g_opt, d_opt = tx.init(gp), tx.init(dp)
   adam = jax.jit(lambda p, s, g: optax.apply_updates(p, tx.update(g, s, p)[0]))
-  cfg = train_step.StepConfig.from_config(config)
+  cfg = objectives.StepConfig.from_config(config)
   step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r, cfg))
 
   def block(f):
@@ -134,12 +134,12 @@ def _op_sources(hlo_text: str) -> dict[str, str]:
 
 def op_profile(config, steps: int) -> tuple[float, list[tuple[float, str, str]]]:
   """Milliseconds per step and (ms per step, XLA op, shape and source) of the real train step, slowest first."""
-  states = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
+  replicated = train_step.replicate(states.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
   sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)
-  sources = _op_sources(step.lower(*states, batch, key).compile().as_text())
-  state = list(states)
+  sources = _op_sources(step.lower(*replicated, batch, key).compile().as_text())
+  state = list(replicated)
 
   def run(n):
     for _ in range(n):

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import timing
 from readme_block import code_now
 
-from ganjax import host, input_pipeline, train, train_step
+from ganjax import host, input_pipeline, states, train, train_step
 from ganjax.config import load_experiment, tutorial_config
 from ganjax.host import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 
@@ -80,7 +80,7 @@ def bench_step(
   if conv_impl:
     config.model.d_conv_impl = config.model.g_conv_impl = conv_impl
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
-  g_state, d_state = train_step.replicate(train_step.create_states(config, jax.random.key(0)))
+  g_state, d_state = train_step.replicate(states.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
   sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)

@@ -29,7 +29,7 @@ from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax import provenance
 from ganjax.errors import CheckpointError, UnreadableCheckpointError
-from ganjax.train_step import GState
+from ganjax.states import GState
 
 CHECKPOINT_DIR = 'checkpoints'
 

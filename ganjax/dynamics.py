@@ -3,7 +3,7 @@
   python -m ganjax.dynamics --workdir DIR [--step S] [--top K] [--member M]
 
 The game's update direction is v(w) = -(dL_G/dtheta, dL_D/dphi) at the joint params w = (theta, phi)
-(`train_step.game_field`, penalties such as R1 and the gradient penalty included). Near a point where
+(`game.game_field`, penalties such as R1 and the gradient penalty included). Near a point where
 v = 0, gradient descent with a small step follows w' = J (w - w*); eigenvalues of J with negative real
 parts pull towards w*, positive ones push away, and large imaginary parts rotate (Mescheder et al. 2017).
 
@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 from jax.flatten_util import ravel_pytree
 
-from ganjax import checkpoint, host, input_pipeline, train_step
+from ganjax import checkpoint, game, host, input_pipeline, objectives
 from ganjax.errors import GanjaxError
 
 MAX_EXACT = 3000  # parameters: the exact Jacobian is MAX_EXACT^2 floats (36 MB) and as many JVPs
@@ -42,7 +42,7 @@ class DynamicsError(GanjaxError):
 def vector_field(run: checkpoint.Run, batch_seed: int = 0):
   """(v, w0): the game's update direction as a function of the flat joint params, and those params."""
   config = run.config
-  cfg = train_step.StepConfig.from_config(config)
+  cfg = objectives.StepConfig.from_config(config)
   data = input_pipeline.load(config)
   batch = jax.tree.map(lambda x: x[0], input_pipeline.make_sampler(config, data, jax.random.key(batch_seed)).batch(0))
   w0, unravel = ravel_pytree((run.g_state.params, run.d_state.params))
@@ -50,7 +50,7 @@ def vector_field(run: checkpoint.Run, batch_seed: int = 0):
 
   def v(w):
     g_params, d_params = unravel(w)
-    grads, _ = train_step.game_field(g_params, d_params, run.g_state, run.d_state, batch, rng, cfg, d_scale=1.0)
+    grads, _ = game.game_field(g_params, d_params, run.g_state, run.d_state, batch, rng, cfg, d_scale=1.0)
     return -ravel_pytree(grads)[0]
 
   return v, w0

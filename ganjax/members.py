@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from ganjax import config as config_lib
-from ganjax import train_step
+from ganjax import states, train_step
 
 # Independent random streams, all derived from a member's seed.
 _STREAMS = ('init', 'data', 'train', 'samples', 'eval')
@@ -75,22 +75,22 @@ class Members:
 
   def stack(self, trees: list[Any]) -> Any:
     """The members' trees (one per member) as the step takes them."""
-    return train_step.stack(trees) if self.stacked else trees[0]
+    return states.stack(trees) if self.stacked else trees[0]
 
   def pick(self, tree: Any, j: int) -> Any:
     """Member j's tree out of `tree` as the step returns it."""
-    return train_step.pick_member(tree, self._members[j].index)
+    return states.pick_member(tree, self._members[j].index)
 
   def keys(self, name: str) -> jax.Array:
     """The members' keys of stream `name`, stacked in a sweep."""
     return self.stack([m.keys[name] for m in self])
 
-  def create_states(self) -> tuple[train_step.GState, train_step.DState]:
+  def create_states(self) -> tuple[states.GState, states.DState]:
     """Fresh states of every member from its own seed, stacked in a sweep."""
     # A learning-rate sweep keeps the rate in the optimizer state, so vmapped members differ by data only.
     inject = self.field in ('opt.g_lr', 'opt.d_lr')
-    states = [train_step.create_states(m.config, m.keys['init'], inject_lr=inject) for m in self]
-    return self.stack(states)
+    created = [states.create_states(m.config, m.keys['init'], inject_lr=inject) for m in self]
+    return self.stack(created)
 
   def make_step(self) -> Callable:
     """The pmapped step as the loop calls it: `step(g_rep, d_rep, batch, i)` for iteration i."""

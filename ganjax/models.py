@@ -175,7 +175,7 @@ class Discriminator(nn.Module):
       dense = nn.Dense(self.hidden, kernel_init=_KERNEL_INIT, name='Hidden')
       x = nn.leaky_relu(_layer(dense, x, self.spectral_norm, update_stats), self.leaky_slope)
     logits = _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
-    if self.q_classes:  # read by applying with mutable=['intermediates'] (train_step._discriminate)
+    if self.q_classes:  # read by applying with mutable=['intermediates'] (objectives.discriminate)
       self.sow('intermediates', 'q_logits', nn.Dense(self.q_classes, kernel_init=_KERNEL_INIT, name='Q')(x))
     if self.num_classes:
       # Projection discriminator (Miyato & Koyama 2018): + <embed(y), features(x)>.

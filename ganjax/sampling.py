@@ -7,22 +7,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax import config as config_lib
-from ganjax import train_step
+from ganjax import states
 from ganjax.checkpoint import Run
 
 
 @jax.jit
-def images(g_state: train_step.GState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+def images(g_state: states.GState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
   """G's images for latents `z` (and labels) in inference: the EMA generator when the run keeps one.
 
   The one jitted generator of samples, used by the training loop's grids and evaluation and by `sample`.
   """
-  return train_step.generate(g_state, z, train=False, labels=labels)[0]
+  return states.generate(g_state, z, train=False, labels=labels)[0]
 
 
 @functools.partial(jax.jit, static_argnames=('batch_size', 'latent_dim'))
 def _generate(
-  g_state: train_step.GState, key: jax.Array, labels: jax.Array | None, batch_size: int, latent_dim: int
+  g_state: states.GState, key: jax.Array, labels: jax.Array | None, batch_size: int, latent_dim: int
 ) -> jax.Array:
   return images(g_state, jax.random.normal(key, (batch_size, latent_dim)), labels)
 

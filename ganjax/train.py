@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from ganjax import checkpoint, evaluate, input_pipeline, provenance, sampling, train_step, writers
+from ganjax import checkpoint, evaluate, input_pipeline, provenance, sampling, states, train_step, writers
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax.errors import ConfigError, DivergenceError, WorkdirError
@@ -207,7 +207,7 @@ class _Periodic:
   def _due(self, step: int, every: int) -> bool:
     return bool(every) and (step % every == 0 or step == self.config.train.num_steps)
 
-  def __call__(self, step: int, g_rep: train_step.GState) -> None:
+  def __call__(self, step: int, g_rep: states.GState) -> None:
     """Sample grids and evaluation when due."""
     do_samples = self._due(step, self.config.train.sample_every_steps)
     do_eval = self._due(step, self.config.eval.every_steps)

@@ -222,7 +222,7 @@ def _validate_dirac(config: ml_collections.ConfigDict) -> None:
 
 
 def _validate_game(config: ml_collections.ConfigDict) -> None:
-  """Update rules and consensus that work from the game's joint field (`train_step.game_field`)."""
+  """Update rules and consensus that work from the game's joint field (`game.game_field`)."""
   t, loss = config.train, config.loss
   _check(loss.consensus_weight >= 0, f'loss.consensus_weight must be >= 0, got {loss.consensus_weight}')
   _check(

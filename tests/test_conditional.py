@@ -8,7 +8,7 @@ from PIL import Image
 
 import ganjax
 from ganjax import config as config_lib
-from ganjax import input_pipeline, train, train_step
+from ganjax import input_pipeline, objectives, states, train, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 from tests.conftest import run_cli
@@ -27,11 +27,11 @@ def test_the_sampler_hands_each_image_its_own_label():
 
 def test_labels_steer_g_and_d_learns_its_class_embedding(tiny_config):
   tiny_config.model.num_classes = 10
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
-  cfg = train_step.StepConfig.from_config(tiny_config)
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
+  cfg = objectives.StepConfig.from_config(tiny_config)
   assert cfg.num_classes == 10
   z = jnp.ones((2, tiny_config.model.latent_dim))
-  images, _ = train_step.generate(g_state, z, labels=jnp.array([3, 7]))
+  images, _ = states.generate(g_state, z, labels=jnp.array([3, 7]))
   assert not np.allclose(images[0], images[1])  # same z, different class
   batch = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
   labels = jnp.arange(16) % 10
@@ -74,9 +74,9 @@ def test_unconditional_runs_refuse_labels_and_toy_data_refuses_classes(tiny_conf
 def test_latent_categories_condition_g_alone_and_need_no_labels(tiny_config, tmp_path):
   tiny_config.model.latent_categories = 4
   tiny_config.eval.every_steps = 0
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   assert 'Embed_0' in g_state.params and 'Embed_0' not in d_state.params  # D never sees the category
-  cfg = train_step.StepConfig.from_config(tiny_config)
+  cfg = objectives.StepConfig.from_config(tiny_config)
   batch = {'image': jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)}  # no labels
   g_out, _, metrics = train_step.train_step(g_state, d_state, batch, jax.random.key(2), cfg)
   # G's category embedding learns from D's verdicts on the categories drawn for the fakes.
@@ -102,12 +102,12 @@ def test_infogan_adds_the_q_cross_entropy_to_both_players(tiny_config):
   tiny_config.model.latent_categories = 4
   tiny_config.loss.info_weight = 0.5
   validate(tiny_config)
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   assert 'Q' in d_state.params  # the Q head shares D's body
   z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
   cats = jnp.arange(8) % 4
   rng = jax.random.key(2)
-  images, _ = train_step.generate(g_state, z, params=g_state.params, train=True, labels=cats)
+  images, _ = states.generate(g_state, z, params=g_state.params, train=True, labels=cats)
   _, variables = d_state.apply_fn(
     {'params': d_state.params},
     images,
@@ -118,17 +118,17 @@ def test_infogan_adds_the_q_cross_entropy_to_both_players(tiny_config):
   )
   q = variables['intermediates']['q_logits'][0]
   want_ce = -jnp.mean(jax.nn.log_softmax(q)[jnp.arange(8), cats])
-  loss, (_, _, gan_loss, ce) = train_step.g_loss_fn(
+  loss, (_, _, gan_loss, ce) = objectives.g_loss_fn(
     g_state.params, d_state.params, g_state, d_state, z, rng, labels=cats, info_weight=0.5
   )
   np.testing.assert_allclose(ce, want_ce, rtol=1e-5)
   np.testing.assert_allclose(loss, gan_loss + 0.5 * ce, rtol=1e-6)
-  d_loss, (*_, d_gan) = train_step.d_fake_loss_fn(
+  d_loss, (*_, d_gan) = objectives.d_fake_loss_fn(
     d_state.params, g_state.params, g_state, d_state, z, rng, labels=cats, info_weight=0.5
   )
   np.testing.assert_allclose(d_loss, d_gan + 0.5 * want_ce, rtol=1e-5)
   # Through the step: Q learns, and the logs carry the InfoGAN term.
-  cfg = train_step.StepConfig.from_config(tiny_config)
+  cfg = objectives.StepConfig.from_config(tiny_config)
   batch = {'image': jax.random.uniform(jax.random.key(3), (16, 28, 28, 1), minval=-1, maxval=1)}
   _, d_out, metrics = train_step.train_step(g_state, d_state, batch, jax.random.key(4), cfg)
   assert not np.allclose(d_out.params['Q']['kernel'], d_state.params['Q']['kernel'])
@@ -147,21 +147,21 @@ def test_infogan_weight_decays_linearly_to_zero_through_the_step(tiny_config):
   tiny_config.loss.info_schedule = 'linear'
   tiny_config.train.num_steps = 10
   validate(tiny_config)
-  cfg = train_step.StepConfig.from_config(tiny_config)
-  weights = [float(train_step.info_weight_at(cfg, jnp.asarray(s))) for s in (0, 5, 10, 12)]
+  cfg = objectives.StepConfig.from_config(tiny_config)
+  weights = [float(objectives.info_weight_at(cfg, jnp.asarray(s))) for s in (0, 5, 10, 12)]
   np.testing.assert_allclose(weights, [0.4, 0.2, 0.0, 0.0], atol=1e-7)
   # The losses take the weight at G's step: InfoGAN's full term at the start, the GAN loss alone at the end.
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
   cats = jnp.arange(8) % 4
   for step, weight in ((0, 0.4), (10, 0.0)):
     g = g_state.replace(step=jnp.asarray(step))
-    w = train_step.info_weight_at(cfg, g.step)
-    loss, (_, _, gan_loss, ce) = train_step.g_loss_fn(
+    w = objectives.info_weight_at(cfg, g.step)
+    loss, (_, _, gan_loss, ce) = objectives.g_loss_fn(
       g.params, d_state.params, g, d_state, z, jax.random.key(2), labels=cats, info_weight=w
     )
     np.testing.assert_allclose(loss, gan_loss + weight * ce, rtol=1e-6)
-    d_loss, (*_, d_gan) = train_step.d_fake_loss_fn(
+    d_loss, (*_, d_gan) = objectives.d_fake_loss_fn(
       d_state.params, g.params, g, d_state, z, jax.random.key(2), labels=cats, info_weight=w
     )
     assert (d_loss > d_gan) == (weight > 0)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import train, train_step
+from ganjax import objectives, states, train, train_step
 from ganjax.config import load_experiment
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
@@ -30,8 +30,8 @@ def _dirac(**overrides):
 
 
 def _distances(config, steps=STEPS):
-  g_state, d_state = train_step.create_states(config, jax.random.key(0))
-  cfg = train_step.StepConfig.from_config(config)
+  g_state, d_state = states.create_states(config, jax.random.key(0))
+  cfg = objectives.StepConfig.from_config(config)
   step = jax.jit(lambda g, d, b, k: train_step.train_step(g, d, b, k, cfg))
   batch = {'image': np.zeros((8, 1), np.float32)}
   out = []
@@ -78,8 +78,8 @@ def test_extragradient_updates_from_the_look_ahead_field():
   theta, psi = 1.0, 1.0
   look_theta, look_psi = theta + a * psi, psi - a * 0.5 * theta
   want = (theta + a * look_psi, psi - a * 0.5 * look_theta)
-  g_state, d_state = train_step.create_states(config, jax.random.key(0))
-  cfg = train_step.StepConfig.from_config(config)
+  g_state, d_state = states.create_states(config, jax.random.key(0))
+  cfg = objectives.StepConfig.from_config(config)
   g_state, d_state, _ = train_step.train_step(
     g_state, d_state, {'image': np.zeros((8, 1), np.float32)}, jax.random.key(0), cfg
   )

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import choices, losses, train_step
+from ganjax import choices, losses, objectives, states, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 
@@ -98,8 +98,8 @@ def test_config_knows_exactly_the_implemented_losses(tiny_config):
 def test_the_steps_logged_losses_are_the_loss_on_the_steps_own_logits(tiny_config, name):
   """Recomputes one joint step by hand, with the step's key derivation: real, fake and G logits."""
   tiny_config.loss.name, tiny_config.train.d_update = name, 'joint'
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
-  cfg = train_step.StepConfig.from_config(tiny_config)
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
+  cfg = objectives.StepConfig.from_config(tiny_config)
   real = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1, maxval=1)
   rng = jax.random.key(2)
   g_out, d_out, metrics = train_step.train_step(g_state, d_state, {'image': real}, rng, cfg)
@@ -108,10 +108,10 @@ def test_the_steps_logged_losses_are_the_loss_on_the_steps_own_logits(tiny_confi
     return d_state.apply_fn({'params': params}, x, train=True)
 
   d_rng, g_rng = jax.random.split(rng)
-  z_d = train_step.draw_fakes_input(jax.random.split(d_rng, 4)[0], 16, cfg)[0]
-  z_g = train_step.draw_fakes_input(jax.random.split(g_rng)[0], 16, cfg)[0]
-  fakes_d = train_step.generate(g_state, z_d, train=True)[0]
-  fakes_g = train_step.generate(g_state, z_g, train=True)[0]
+  z_d = objectives.draw_fakes_input(jax.random.split(d_rng, 4)[0], 16, cfg)[0]
+  z_g = objectives.draw_fakes_input(jax.random.split(g_rng)[0], 16, cfg)[0]
+  fakes_d = states.generate(g_state, z_d, train=True)[0]
+  fakes_g = states.generate(g_state, z_g, train=True)[0]
   want = {
     'd_loss_real': losses.d_real(d(d_state.params, real), name),
     'd_loss_fake': losses.d_fake(d(d_state.params, fakes_d), name),
@@ -125,7 +125,7 @@ def test_the_steps_logged_losses_are_the_loss_on_the_steps_own_logits(tiny_confi
 @pytest.mark.parametrize('name', losses.LOSSES)
 def test_every_loss_trains_through_the_same_step(tiny_config, name):
   tiny_config.loss.name = name
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   step = train_step.make_train_step(tiny_config)
   batch = {'image': jax.random.uniform(jax.random.key(1), (1, 16, 28, 28, 1), minval=-1, maxval=1)}  # (devices, B, ...)
   g0 = jax.tree.map(jnp.copy, g_state.params)
@@ -154,12 +154,12 @@ def test_register_adds_a_loss_that_the_config_and_the_step_accept(monkeypatch, t
   with pytest.raises(ValueError, match='exists already'):
     losses.register('bce', halved)
   # The step trains with it: from the same states and batch, every logged loss is half the BCE step's.
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   batch = {'image': jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), minval=-1.0, maxval=1.0)}
   metrics = {}
   for name in ('bce', 'halved_bce'):
     tiny_config.loss.name = name
-    cfg = train_step.StepConfig.from_config(tiny_config)
+    cfg = objectives.StepConfig.from_config(tiny_config)
     metrics[name] = train_step.train_step(g_state, d_state, batch, jax.random.key(2), cfg)[2]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss'):
     assert float(metrics['halved_bce'][key]) == pytest.approx(0.5 * float(metrics['bce'][key]), rel=1e-5), key

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import input_pipeline, train, train_step
+from ganjax import input_pipeline, objectives, states, train, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 
@@ -23,11 +23,11 @@ def _batch(config, *lead, seed=0):
 
 
 def _cfg(config, **overrides):
-  return dataclasses.replace(train_step.StepConfig.from_config(config), **overrides)
+  return dataclasses.replace(objectives.StepConfig.from_config(config), **overrides)
 
 
 def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   batches = _batch(tiny_config, 3)
   rng = jax.random.key(1)
   cfg = _cfg(tiny_config, n_critic=3, d_update='joint')
@@ -49,7 +49,7 @@ def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
 
 
 def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   batch, rng = _batch(tiny_config), jax.random.key(2)
   cfg = _cfg(tiny_config)
   g_sim, d_sim, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config, update_rule='simultaneous'))
@@ -63,25 +63,25 @@ def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
 
 def test_g_ema_tracks_the_params_and_serves_samples(tiny_config):
   tiny_config.train.g_ema_decay = 0.9
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   assert _trees_equal(g_state.ema_params, g_state.params)
   g_out, _, _ = train_step.train_step(g_state, d_state, _batch(tiny_config), jax.random.key(3), _cfg(tiny_config))
   expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, g_state.params, g_out.params)
   for x, y in zip(jax.tree.leaves(g_out.ema_params), jax.tree.leaves(expected), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
   z = jax.random.normal(jax.random.key(4), (4, tiny_config.model.latent_dim))
-  with_ema, _ = train_step.generate(g_out, z)
-  with_params, _ = train_step.generate(g_out, z, params=g_out.params)
+  with_ema, _ = states.generate(g_out, z)
+  with_params, _ = states.generate(g_out, z, params=g_out.params)
   # Samples use the EMA's own BatchNorm statistics, advanced by a training-mode pass of the EMA weights.
   assert g_out.batch_stats and not _trees_equal(g_out.ema_batch_stats, g_out.batch_stats)
-  explicit_ema, _ = train_step.generate(g_out.replace(batch_stats=g_out.ema_batch_stats), z, params=g_out.ema_params)
+  explicit_ema, _ = states.generate(g_out.replace(batch_stats=g_out.ema_batch_stats), z, params=g_out.ema_params)
   np.testing.assert_array_equal(with_ema, explicit_ema)
   assert not np.allclose(with_ema, with_params)
 
 
 def test_spectral_norm_estimates_the_top_singular_value_and_only_d_updates_it(tiny_config):
   tiny_config.model.d_spectral_norm = True
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r, _cfg(tiny_config)))
   for i in range(30):
     g_state, d_state, _ = step(g_state, d_state, _batch(tiny_config, seed=i), jax.random.key(i))
@@ -109,8 +109,8 @@ def test_dcgan_trains_on_28px_grey_and_32px_colour(tiny_config, shape, g_feature
   tiny_config.model.g_arch, tiny_config.model.d_arch = 'dcgan', 'dcgan'
   tiny_config.model.g_features, tiny_config.model.d_features = g_features, d_features
   validate(tiny_config)
-  g_state, d_state = train_step.create_states(tiny_config, jax.random.key(0))
-  images, _ = train_step.generate(g_state, jnp.zeros((2, tiny_config.model.latent_dim)))
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
+  images, _ = states.generate(g_state, jnp.zeros((2, tiny_config.model.latent_dim)))
   assert images.shape == (2, *shape)
   step = jax.jit(train_step.train_step, static_argnums=4)
   g_out, d_out, metrics = step(g_state, d_state, _batch(tiny_config), jax.random.key(1), _cfg(tiny_config))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import train_step
+from ganjax import objectives, states
 from ganjax.config import load_experiment
 
 torch = pytest.importorskip('torch', reason="the PyTorch twin needs torch: pip install -e '.[bench]'")
@@ -25,7 +25,7 @@ def _nchw(x) -> 'torch.Tensor':
 
 def test_the_default_twin_computes_the_same_networks_and_losses():
   config = load_experiment(ROOT / 'experiments' / 'mnist_gan.py')
-  g_state, d_state = train_step.create_states(config, jax.random.key(0))
+  g_state, d_state = states.create_states(config, jax.random.key(0))
   # Trained-looking weights: perturb the initial ones, so that biases and BatchNorm affine terms count too.
   leaves, tree = jax.tree.flatten((g_state.params, d_state.params))
   keys = jax.random.split(jax.random.key(1), len(leaves))
@@ -43,8 +43,8 @@ def test_the_default_twin_computes_the_same_networks_and_losses():
   z_t, labels_t = torch.tensor(np.asarray(z)), torch.tensor(np.asarray(labels, np.int64))
 
   # G with its running statistics (first: a training-mode pass moves them), then with the batch's.
-  eval_fakes, _ = train_step.generate(g_state, z, params=g_params, train=False, labels=labels)
-  fakes, _ = train_step.generate(g_state, z, params=g_params, train=True, labels=labels)
+  eval_fakes, _ = states.generate(g_state, z, params=g_params, train=False, labels=labels)
+  fakes, _ = states.generate(g_state, z, params=g_params, train=True, labels=labels)
   with torch.no_grad():
     g.eval()
     np.testing.assert_allclose(g(z_t, labels_t).numpy(), _nchw(eval_fakes).numpy(), atol=2e-5)
@@ -59,9 +59,9 @@ def test_the_default_twin_computes_the_same_networks_and_losses():
     np.testing.assert_allclose(t_q.numpy(), np.asarray(variables['intermediates']['q_logits'][0]), rtol=1e-4, atol=1e-5)
   # The losses both updates take gradients of, at the same weights and inputs.
   rng = jax.random.key(4)
-  g_loss, _ = train_step.g_loss_fn(g_params, d_params, g_state, d_state, z, rng, labels=labels, info_weight=0.2)
+  g_loss, _ = objectives.g_loss_fn(g_params, d_params, g_state, d_state, z, rng, labels=labels, info_weight=0.2)
   np.testing.assert_allclose(torch_gan.default_g_loss(g, d, z_t, labels_t).item(), float(g_loss), rtol=1e-5)
-  fake_loss, _ = train_step.d_fake_loss_fn(d_params, g_params, g_state, d_state, z, rng, labels=labels, info_weight=0.2)
+  fake_loss, _ = objectives.d_fake_loss_fn(d_params, g_params, g_state, d_state, z, rng, labels=labels, info_weight=0.2)
   real_logits, _ = d_state.apply_fn({'params': d_params}, real, train=True, mutable=['intermediates'])
   real_loss = jnp.mean(jax.nn.softplus(-real_logits))  # BCE towards 1 on logits
   want = 0.5 * (real_loss + fake_loss)

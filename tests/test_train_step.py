@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import train_step
+from ganjax import objectives, states, train_step
 
 
 def _trees_equal(a, b) -> bool:
@@ -14,7 +14,7 @@ def _trees_equal(a, b) -> bool:
 
 
 def _states(config, seed=0):
-  return train_step.create_states(config, jax.random.key(seed))
+  return states.create_states(config, jax.random.key(seed))
 
 
 def _batch(config, seed=0):
@@ -23,7 +23,7 @@ def _batch(config, seed=0):
 
 
 def _cfg(config, **overrides):
-  return dataclasses.replace(train_step.StepConfig.from_config(config), **overrides)
+  return dataclasses.replace(objectives.StepConfig.from_config(config), **overrides)
 
 
 def _on_one_device(batch):
@@ -37,13 +37,13 @@ def test_no_gradient_crosses_between_the_networks(tiny_config, g_norm):
   z = jax.random.normal(jax.random.key(1), (8, tiny_config.model.latent_dim))
   rng = jax.random.key(2)
   # G's loss: D's params are held constant.
-  grads = jax.grad(lambda g, d: train_step.g_loss_fn(g, d, g_state, d_state, z, rng)[0], argnums=(0, 1))(
+  grads = jax.grad(lambda g, d: objectives.g_loss_fn(g, d, g_state, d_state, z, rng)[0], argnums=(0, 1))(
     g_state.params, d_state.params
   )
   assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
   assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[0]))
   # D's loss on fakes: G's params get no gradient.
-  grads = jax.grad(lambda d, g: train_step.d_fake_loss_fn(d, g, g_state, d_state, z, rng)[0], argnums=(0, 1))(
+  grads = jax.grad(lambda d, g: objectives.d_fake_loss_fn(d, g, g_state, d_state, z, rng)[0], argnums=(0, 1))(
     d_state.params, g_state.params
   )
   assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads[1]))
@@ -147,7 +147,7 @@ def _d_pieces(config, g_state, d_state, batch, rng):
   d_rng, _ = jax.random.split(rng)
   z_rng, _, _, gp_rng = jax.random.split(d_rng, 4)
   z = jax.random.normal(z_rng, (batch.shape[0], config.model.latent_dim))
-  fakes, _ = train_step.generate(g_state, z, train=True)
+  fakes, _ = states.generate(g_state, z, train=True)
 
   def d(params, x):
     return d_state.apply_fn({'params': params}, x, train=True)
@@ -218,9 +218,9 @@ def test_half_precision_computes_the_same_function_in_bfloat16_with_float32_stat
   from ganjax.config import load_experiment
 
   config = load_experiment(pathlib.Path(__file__).resolve().parent.parent / 'experiments' / 'mnist_gan.py')
-  full = train_step.create_states(config, jax.random.key(0))
+  full = states.create_states(config, jax.random.key(0))
   config.train.half_precision = True
-  half = train_step.create_states(config, jax.random.key(0))
+  half = states.create_states(config, jax.random.key(0))
   # Params, statistics and optimizer states stay float32.
   floats = [x for x in jax.tree.leaves(half) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
   assert {x.dtype for x in floats} == {jnp.dtype('float32')}
@@ -228,12 +228,12 @@ def test_half_precision_computes_the_same_function_in_bfloat16_with_float32_stat
   labels = jnp.arange(16) % 10
   images = {}
   for name, (g_state, _) in (('full', full), ('half', half)):
-    images[name], stats = train_step.generate(g_state, z, params=g_state.params, train=True, labels=labels)
+    images[name], stats = states.generate(g_state, z, params=g_state.params, train=True, labels=labels)
     assert images[name].dtype == jnp.float32 and all(s.dtype == jnp.float32 for s in jax.tree.leaves(stats))
   np.testing.assert_allclose(images['half'], images['full'], atol=0.05)  # bfloat16 keeps 8 bits of mantissa
   assert not np.array_equal(images['half'], images['full'])  # it did compute in bfloat16
   batch = {'image': jax.random.uniform(jax.random.key(3), (16, 28, 28, 1), minval=-1, maxval=1)}
-  cfg = train_step.StepConfig.from_config(config)
+  cfg = objectives.StepConfig.from_config(config)
   metrics = {}
   for name, (g_state, d_state) in (('full', full), ('half', half)):
     g_out, d_out, metrics[name] = train_step.train_step(g_state, d_state, batch, jax.random.key(4), cfg)
