@@ -36,39 +36,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # reference (the other 5,000) is data G never saw. False: G trains on all 10,000.
   c.data.clean_split = False
 
-  c.model = ml_collections.ConfigDict()
-  c.model.latent_dim = 100
-  c.model.g_arch = 'mlp'  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128))
-  c.model.g_features = (256, 512, 1024)
-  c.model.g_kernel_size = 5  # model.g_arch='dcgan': kernel of the stride-2 transposed convolutions
-  c.model.g_norm = 'none'  # 'none' | 'batch'
-  c.model.g_bn_momentum = 0.99
-  c.model.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
-  c.model.g_output = 'tanh'  # 'tanh' (images in [-1, 1]) | 'linear' (toy 2-D data)
-  c.model.d_arch = 'conv'  # 'conv' (the tutorial) | 'mlp' (toy 2-D data; d_features are widths)
-  c.model.d_features = (64, 128)
-  c.model.d_leaky_slope = 0.2
-  c.model.d_dropout = 0.0
-  c.model.d_input_noise = 0.0  # std of instance noise on D's inputs
-  # DiffAugment of every D input, real or fake (augment.py): '' (none) or a comma-separated subset of
-  # 'color,translation,cutout'
-  c.model.d_augment = ''
-  c.model.d_minibatch_std = False  # minibatch standard-deviation channel in D
-  c.model.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
-  c.model.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
-  c.model.d_spectral_norm = False  # spectral normalisation of every D layer
-  # 'patches' (slices + one matmul, patch_conv.PatchConv) | 'xla' (lax.conv): the same function; patches are
-  # faster on XLA:CPU (docs/performance.md), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
-  # patches on a CPU backend, xla on any other (models.conv_impl).
-  c.model.d_conv_impl = 'auto'
-  # The same choice for model.g_arch='dcgan's transposed convolutions (patch_conv.PatchConvTranspose).
-  c.model.g_conv_impl = 'auto'
-  # The Dirac-GAN (g_arch = d_arch = 'dirac'): its start (theta0, psi0); () starts at (1, 1)
-  c.model.dirac_init = ()
-  c.model.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
-  # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
-  # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
-  c.model.latent_categories = 0
+  c.model = _model_section()
 
   c.opt = ml_collections.ConfigDict()
   c.opt.name = 'adam'  # 'adam' (the tutorial) | 'sgd' (plain gradient descent, e.g. for the Dirac-GAN)
@@ -79,44 +47,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.opt.eps = 1e-7  # Keras' Adam epsilon
   c.opt.schedule = 'constant'  # 'constant' | 'linear': both learning rates decay linearly to 0 at train.num_steps
 
-  c.loss = ml_collections.ConfigDict()
-  c.loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
-  c.loss.real_label = 1.0  # < 1: one-sided label smoothing
-  c.loss.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper); needs train.d_update='joint'
-  # InfoGAN (Chen et al. 2016): > 0 adds a Q head to D that predicts G's latent category from a fake,
-  # and this weight times its cross-entropy to both D's and G's losses (needs model.latent_categories)
-  c.loss.info_weight = 0.0
-  c.loss.info_schedule = 'constant'  # 'constant' | 'linear': the InfoGAN weight decays linearly to 0 at train.num_steps
-  # consensus optimisation (Mescheder et al. 2017): gamma of the gamma/2 ||v||^2 regulariser of the
-  # game's joint gradient field v, added to both players (simultaneous or extragradient rules)
-  c.loss.consensus_weight = 0.0
-  c.loss.r1_weight = 0.0  # R1 penalty gamma on real images (Mescheder et al. 2018)
-
-  c.train = ml_collections.ConfigDict()
-  c.train.num_steps = 5000
-  c.train.batch_size = 64
-  c.train.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
-  c.train.n_critic = 1  # D updates (each on its own real batch) per G update
-  # 'alternating': G's update sees the updated D (the tutorial) | 'simultaneous': both from the step's states |
-  # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
-  # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)
-  c.train.update_rule = 'alternating'
-  # bfloat16 compute with float32 params and optimizer states (flax's examples' half_precision), for GPU/TPU
-  c.train.half_precision = False
-  c.train.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
-  # True: jax.distributed.initialize() before training (several processes or hosts). With the three
-  # cluster fields empty, JAX detects the cluster (TPU pod slices, SLURM, Open MPI); set them for a local
-  # or custom cluster: every process gets the same address and count and its own id.
-  c.train.distributed = False
-  c.train.coordinator_address = ''  # host:port of process 0's coordinator, e.g. 'localhost:12355'
-  c.train.num_processes = 0  # 0: detected
-  c.train.process_id = -1  # -1: detected; else 0 .. num_processes - 1
-  c.train.init_timeout_s = 300  # how long to wait for the coordinator and the other processes
-  # a process silent this long counts as dead: the others stop (one line each) instead of waiting forever
-  c.train.heartbeat_timeout_s = 100
-  c.train.log_every_steps = 100
-  c.train.sample_every_steps = 500
-  c.train.num_sample_images = 64  # the fixed latent batch drawn as a square grid
+  c.loss = _loss_section()
+  c.train = _train_section()
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = 1000  # 0: only at the end
@@ -137,6 +69,91 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # model.d_conv_impl='xla' on CPU, where vmapped lax.convs over stacked weights become slow grouped convolutions).
   c.sweep.mode = 'vmap'
   return c
+
+
+def _loss_section() -> ml_collections.ConfigDict:
+  """The loss, its penalties and the InfoGAN and consensus terms."""
+  loss = ml_collections.ConfigDict()
+  loss.name = 'bce'  # 'bce' (the tutorial) | 'minimax' | 'hinge' | 'lsgan'; see ganjax/losses.py
+  loss.real_label = 1.0  # < 1: one-sided label smoothing
+  loss.gp_weight = 0.0  # WGAN-GP gradient penalty weight (10 in the paper); needs train.d_update='joint'
+  # InfoGAN (Chen et al. 2016): > 0 adds a Q head to D that predicts G's latent category from a fake,
+  # and this weight times its cross-entropy to both D's and G's losses (needs model.latent_categories)
+  loss.info_weight = 0.0
+  loss.info_schedule = 'constant'  # 'constant' | 'linear': the InfoGAN weight decays linearly to 0 at train.num_steps
+  # consensus optimisation (Mescheder et al. 2017): gamma of the gamma/2 ||v||^2 regulariser of the
+  # game's joint gradient field v, added to both players (simultaneous or extragradient rules)
+  loss.consensus_weight = 0.0
+  loss.r1_weight = 0.0  # R1 penalty gamma on real images (Mescheder et al. 2018)
+  return loss
+
+
+def _model_section() -> ml_collections.ConfigDict:
+  """The networks: G's and D's architectures and their switches."""
+  m = ml_collections.ConfigDict()
+  m.latent_dim = 100
+  m.g_arch = 'mlp'  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128))
+  m.g_features = (256, 512, 1024)
+  m.g_kernel_size = 5  # model.g_arch='dcgan': kernel of the stride-2 transposed convolutions
+  m.g_norm = 'none'  # 'none' | 'batch'
+  m.g_bn_momentum = 0.99
+  m.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
+  m.g_output = 'tanh'  # 'tanh' (images in [-1, 1]) | 'linear' (toy 2-D data)
+  m.d_arch = 'conv'  # 'conv' (the tutorial) | 'mlp' (toy 2-D data; d_features are widths)
+  m.d_features = (64, 128)
+  m.d_leaky_slope = 0.2
+  m.d_dropout = 0.0
+  m.d_input_noise = 0.0  # std of instance noise on D's inputs
+  # DiffAugment of every D input, real or fake (augment.py): '' (none) or a comma-separated subset of
+  # 'color,translation,cutout'
+  m.d_augment = ''
+  m.d_minibatch_std = False  # minibatch standard-deviation channel in D
+  m.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
+  m.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
+  m.d_spectral_norm = False  # spectral normalisation of every D layer
+  # 'patches' (slices + one matmul, patch_conv.PatchConv) | 'xla' (lax.conv): the same function; patches are
+  # faster on XLA:CPU (docs/performance.md), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
+  # patches on a CPU backend, xla on any other (models.conv_impl).
+  m.d_conv_impl = 'auto'
+  # The same choice for model.g_arch='dcgan's transposed convolutions (patch_conv.PatchConvTranspose).
+  m.g_conv_impl = 'auto'
+  # The Dirac-GAN (g_arch = d_arch = 'dirac'): its start (theta0, psi0); () starts at (1, 1)
+  m.dirac_init = ()
+  m.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
+  # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
+  # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
+  m.latent_categories = 0
+  return m
+
+
+def _train_section() -> ml_collections.ConfigDict:
+  """The step and the loop: batch, updates, rules, logging, devices and hosts."""
+  t = ml_collections.ConfigDict()
+  t.num_steps = 5000
+  t.batch_size = 64
+  t.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
+  t.n_critic = 1  # D updates (each on its own real batch) per G update
+  # 'alternating': G's update sees the updated D (the tutorial) | 'simultaneous': both from the step's states |
+  # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
+  # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)
+  t.update_rule = 'alternating'
+  # bfloat16 compute with float32 params and optimizer states (flax's examples' half_precision), for GPU/TPU
+  t.half_precision = False
+  t.g_ema_decay = 0.0  # > 0: keep an EMA of G's params, used for samples and evaluation
+  # True: jax.distributed.initialize() before training (several processes or hosts). With the three
+  # cluster fields empty, JAX detects the cluster (TPU pod slices, SLURM, Open MPI); set them for a local
+  # or custom cluster: every process gets the same address and count and its own id.
+  t.distributed = False
+  t.coordinator_address = ''  # host:port of process 0's coordinator, e.g. 'localhost:12355'
+  t.num_processes = 0  # 0: detected
+  t.process_id = -1  # -1: detected; else 0 .. num_processes - 1
+  t.init_timeout_s = 300  # how long to wait for the coordinator and the other processes
+  # a process silent this long counts as dead: the others stop (one line each) instead of waiting forever
+  t.heartbeat_timeout_s = 100
+  t.log_every_steps = 100
+  t.sample_every_steps = 500
+  t.num_sample_images = 64  # the fixed latent batch drawn as a square grid
+  return t
 
 
 # Keys that ganjax renamed: an old config or override that sets one gets one line naming the new key.
