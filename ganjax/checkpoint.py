@@ -106,9 +106,11 @@ def _corrupt(directory: pathlib.Path, step: int, error: Exception) -> Checkpoint
 class Checkpointer:
   """Saves and restores a run's checkpoints under `workdir/checkpoints`."""
 
-  def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict):
+  def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict, code: dict[str, Any] | None = None):
+    """`code`: `provenance.code()` as the run started (asked now when not given)."""
     self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
     self.config = config
+    self.code = provenance.code() if code is None else code
     self._manager = _manager(self.directory, max_to_keep=config.checkpoint.max_to_keep)
 
   def all_steps(self) -> list[int]:
@@ -127,7 +129,7 @@ class Checkpointer:
       'step': step,
       'config': json.loads(self.config.to_json_best_effort()),
       'versions': provenance.versions(),
-      'code': provenance.code(),
+      'code': self.code,
       **meta,
     }
     self._manager.save(

@@ -15,6 +15,8 @@ from typing import Any
 # The libraries whose versions can change a run's numbers or its checkpoints.
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint')
 _PACKAGE = pathlib.Path(__file__).resolve().parent
+# What a run executes: a change anywhere else (docs, figures, tests) does not make its code dirty.
+_CODE_PATHS = ('ganjax', 'experiments', 'pyproject.toml')
 
 
 def versions() -> dict[str, str]:
@@ -41,8 +43,9 @@ def _git(*args: str) -> str | None:
 def code() -> dict[str, Any]:
   """The code that runs: {'commit', 'commit_date', 'dirty'} from a git checkout, else {'version'}.
 
-  `dirty` is True when tracked files differ from the commit, so the commit alone does not say
-  which code ran. Asked afresh each time (a few git calls): a notebook may commit between runs.
+  `dirty` is True when the package, the configs or pyproject.toml differ from the commit, so the
+  commit alone does not say which code ran. Asked afresh each time (a few git calls): a notebook
+  may commit between runs, and a run asks once, as it starts.
   """
   if (_PACKAGE.parent / '.git').exists() and _git('ls-files', '--error-unmatch', str(_PACKAGE / '__init__.py')):
     commit = _git('rev-parse', 'HEAD')
@@ -50,7 +53,7 @@ def code() -> dict[str, Any]:
       return {
         'commit': commit,
         'commit_date': _git('show', '-s', '--format=%cs', commit),
-        'dirty': bool(_git('status', '--porcelain', '--untracked-files=no')),
+        'dirty': bool(_git('status', '--porcelain', '--untracked-files=no', '--', *_CODE_PATHS)),
       }
   return {'version': versions()['ganjax']}
 
@@ -69,12 +72,16 @@ def cpu_cores() -> int:
   return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
-def record() -> dict[str, Any]:
-  """Everything above, with the backend and devices of the running JAX (it initialises the backend)."""
+def record(code_info: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Everything above, with the backend and devices of the running JAX (it initialises the backend).
+
+  `code_info`: what `code()` said when the run started. A run records the code it started with: the
+  checkout may move on (a commit, an edit) while it trains.
+  """
   import jax
 
   return {
-    'code': code(),
+    'code': code() if code_info is None else code_info,
     'versions': versions(),
     'backend': jax.default_backend(),
     'device_kind': jax.devices()[0].device_kind,

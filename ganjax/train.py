@@ -244,6 +244,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   steps/s and the final states (stacked for a sweep).
   """
   _check_run(config)
+  code = provenance.code()  # the code this run starts with, whatever the checkout does meanwhile
   workdir = _open_workdir(config, workdir)
   t_launch = time.perf_counter()
   members = members_lib.Members(config, workdir)
@@ -253,7 +254,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   g_state, d_state = members.create_states()
   sampler = input_pipeline.make_sampler(config, data, members.keys('data'))
   step_fn = members.make_step()
-  ckpt = checkpoint.Checkpointer(workdir, config) if config.checkpoint.enabled else None
+  ckpt = checkpoint.Checkpointer(workdir, config, code) if config.checkpoint.enabled else None
   start_step, g_state, d_state = _start(ckpt, config, g_state, d_state)
   periodic = _Periodic(config, members, data, start_step, t_launch)
   # One copy of both states per local device; the step keeps them identical.
@@ -266,7 +267,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     periodic.close()
     if ckpt:
       ckpt.close()  # waits for the last asynchronous save
-  return _finish(config, workdir, members, loop, start_step, t_launch)
+  return _finish(config, workdir, members, loop, start_step, t_launch, code)
 
 
 class _Loop:
@@ -346,7 +347,9 @@ class _Loop:
       bar.close()
 
 
-def _finish(config, workdir: pathlib.Path, members, loop: _Loop, start_step: int, t_launch: float) -> dict[str, Any]:
+def _finish(
+  config, workdir: pathlib.Path, members, loop: _Loop, start_step: int, t_launch: float, code: dict[str, Any]
+) -> dict[str, Any]:
   """The run's summary (also written to summary.json) and final states; a one-line report."""
   g_state, d_state = train_step.unreplicate((loop.g_rep, loop.d_rep))
   final = {'g_state': g_state, 'd_state': d_state}
@@ -377,7 +380,7 @@ def _finish(config, workdir: pathlib.Path, members, loop: _Loop, start_step: int
     # When each periodic evaluation finished, in seconds from launch (this process' run only).
     'eval_wall_s': {str(k): v for k, v in loop.periodic.eval_wall_s.items()},
     # Which code, libraries and machine produced these numbers.
-    'provenance': provenance.record(),
+    'provenance': provenance.record(code),
   }
   if members.stacked:
     summary['sweep'] = {'field': config.sweep.field, 'values': list(config.sweep.choices)}

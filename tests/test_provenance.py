@@ -100,3 +100,14 @@ def test_cached_compilation_gives_the_same_numbers(tmp_path, sweep):
     ganjax.sample(ganjax.restore(tmp_path / 'cold', member=0 if sweep else None), 4),
     ganjax.sample(ganjax.restore(tmp_path / 'warm', member=0 if sweep else None), 4),
   )
+
+
+def test_a_run_records_the_code_it_started_with(tmp_path, tiny_config, monkeypatch):
+  """A commit or an edit while a run trains does not change what the run says trained it."""
+  at_start = {'commit': 'a' * 40, 'commit_date': '2026-01-01', 'dirty': False}
+  later = {'commit': 'b' * 40, 'commit_date': '2026-01-02', 'dirty': True}
+  answers = iter([at_start])
+  monkeypatch.setattr(provenance, 'code', lambda: next(answers, later))
+  train.train_and_evaluate(_short(tiny_config), tmp_path)
+  assert json.loads((tmp_path / 'summary.json').read_text())['provenance']['code'] == at_start
+  assert json.loads(_meta_file(tmp_path, 4).read_text())['code'] == at_start
