@@ -93,14 +93,14 @@ class Members:
     return self.stack(created)
 
   def make_step(self) -> Callable:
-    """The pmapped step as the loop calls it: `step(g_rep, d_rep, batch, i)` for iteration i."""
+    """The pmapped step as the loop calls it: `step(g_rep, d_rep, batch)`; it folds the step count into
+    the members' training keys itself."""
     step = train_step.make_train_step(self.config, members=self.stacked)
     train_key = self.keys('train')
     if not self.stacked:
-      return lambda g, d, batch, i: step(g, d, batch, jax.random.fold_in(train_key, i))
-    fold_in = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+      return lambda g, d, batch: step(g, d, batch, train_key)
     real_labels = jnp.array([m.config.loss.real_label for m in self])
-    return lambda g, d, batch, i: step(g, d, batch, fold_in(train_key, i), real_labels)
+    return lambda g, d, batch: step(g, d, batch, train_key, real_labels)
 
   def host_metrics(self, fetched: dict[str, Any]) -> list[dict[str, float]]:
     """Per member, the step's fetched metrics as floats."""

@@ -318,7 +318,7 @@ class _Loop:
       with self.stop:
         for i in range(start_step, t.num_steps):
           step = self.step = i + 1  # steps completed after this iteration
-          self.g_rep, self.d_rep, metrics = self.step_fn(self.g_rep, self.d_rep, self.sampler.batch(i), i)
+          self.g_rep, self.d_rep, metrics = self.step_fn(self.g_rep, self.d_rep, self.sampler.batch(i))
           self.stop.synced(step)
           if pending is not None:
             self.last, pending = self.periodic.log(*pending, bar), None

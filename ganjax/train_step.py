@@ -136,7 +136,7 @@ def train_step(
     batch: {'image': real images (B, H, W, C) in [-1, 1]} (under pmap, this
       device's slice), with 'label' (B,) for a conditional GAN; with
       `cfg.n_critic` > 1 every entry has a leading axis, one batch per D update.
-    rng: key for this step only (the loop derives it with `fold_in(key, step)`),
+    rng: key for this step only (`make_train_step` folds G's step count into the run's key),
       the same on every device.
     cfg: the static `StepConfig`.
     real_label: a traced override of `cfg.real_label` (a sweep over it); None uses the config's.
@@ -180,19 +180,24 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
   Call it as `step(g_state, d_state, batch, rng)` with states replicated
   (leading device axis, see `replicate`), every entry of `batch` of shape
   (devices, B / devices, ...) (with `train.n_critic` > 1:
-  (devices, n_critic, B / devices, ...)) and `rng` the step's key, the same
-  for all devices. With `members=True` (a sweep), states and batch carry a
-  member axis after the device axis, and the call is
+  (devices, n_critic, B / devices, ...)) and `rng` the run's training key, the
+  same for all devices and every step: the step folds G's step count into it
+  inside the compiled program (as big_vision does), so the host passes nothing
+  per step. With `members=True` (a sweep), states and batch carry a member
+  axis after the device axis, and the call is
   `step(g_state, d_state, batch, rngs, real_labels)` with one key and one
   real label per member: the members train side by side.
   """
   cfg = StepConfig.from_config(config, axis_name=AXIS)
+
+  def one(g, d, batch, rng, real_label=None):
+    return train_step(g, d, batch, jax.random.fold_in(rng, g.step), cfg, real_label)
+
   if members:
-    one = lambda g, d, batch, rng, real_label: train_step(g, d, batch, rng, cfg, real_label)  # noqa: E731
     step = jax.vmap(one) if config.sweep.mode == 'vmap' else functools.partial(_unrolled, one)
     in_axes = (0, 0, 0, None, None)
   else:
-    step = functools.partial(train_step, cfg=cfg)
+    step = one
     in_axes = (0, 0, 0, None)
   return jax.pmap(step, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0, 1))
 
