@@ -67,7 +67,9 @@ def _cpu_name() -> str:
 def machine() -> str:
   import jax
 
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  from ganjax import provenance
+
+  cores = provenance.cpu_cores()
   return (
     f'{cores} cores ({_cpu_name()}), {jax.default_backend()}, jax {jax.__version__}, Python {platform.python_version()}'
   )
