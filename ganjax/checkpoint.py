@@ -18,6 +18,7 @@ import pathlib
 import sys
 from typing import Any
 
+import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -32,6 +33,7 @@ from ganjax.errors import CheckpointError, UnreadableCheckpointError
 from ganjax.states import GState
 
 CHECKPOINT_DIR = 'checkpoints'
+_LABEL = 'd/real_label'  # a sweep's real labels (states.DState)
 
 
 @dataclasses.dataclass
@@ -211,6 +213,11 @@ def restore_states(
   except Exception as e:
     raise _corrupt(directory, step, e) from e
   want = _shapes(target)
+  # A sweep saved before its members kept their real label in D's state: keep the template's (the config's).
+  legacy_label = bool(saved_shapes) and _LABEL in want and _LABEL not in saved_shapes
+  if legacy_label:
+    target = {'g': g_state, 'd': d_state.replace(real_label=flax.core.FrozenDict())}
+    want = _shapes(target)
   key = _first_mismatch(saved_shapes, want) if saved_shapes else None
   if key is not None:
     raise CheckpointError(
@@ -230,7 +237,8 @@ def restore_states(
     )
   except Exception as e:
     raise _corrupt(directory, step, e) from e
-  return restored['state']['g'], restored['state']['d'], dict(restored['meta'])
+  d = restored['state']['d']
+  return restored['state']['g'], d.replace(real_label=d_state.real_label) if legacy_label else d, dict(restored['meta'])
 
 
 def read_meta(
@@ -306,8 +314,11 @@ def _restore(workdir: str | pathlib.Path, step: int | None, wanted: list[int | N
     config = config_from_meta(meta)
     members = members_lib.Members(config, workdir)
     wanted = _wanted_members(workdir, members, wanted)
-    # Shapes only: the templates' values are never computed.
-    g_state, d_state, _ = restore_states(manager, directory, step, *jax.eval_shape(members.create_states))
+    # Shapes only: the templates' values are never computed, but for the real labels of an old sweep.
+    g_state, d_state = jax.eval_shape(members.create_states)
+    if members.stacked:
+      d_state = d_state.replace(real_label=jnp.array([m.config.loss.real_label for m in members], jnp.float32))
+    g_state, d_state, _ = restore_states(manager, directory, step, g_state, d_state)
   finally:
     manager.close()
   runs = []

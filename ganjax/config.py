@@ -178,9 +178,10 @@ def members(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict
   return out
 
 
-def g_classes(config: ml_collections.ConfigDict) -> int:
-  """How many values G's label takes: the data's classes (a cGAN), its latent categories, or 0 (neither)."""
-  return config.model.num_classes or config.model.latent_categories
+def g_classes(model: ml_collections.ConfigDict) -> int:
+  """How many values G's label takes (from the config's `model` section): the data's classes (a cGAN),
+  its latent categories, or 0 (neither)."""
+  return model.num_classes or model.latent_categories
 
 
 def upsamplings(size: int) -> int:

@@ -46,7 +46,6 @@ def game_field(
   batch: Batch,
   rng: jax.Array,
   cfg: StepConfig,
-  real_label=None,
   d_scale: float = 0.5,
 ) -> tuple[tuple[Any, Any], GameAux]:
   """Both players' gradients at (G's params, D's params): ((dL_G/dG, dL_D/dD), aux).
@@ -57,10 +56,9 @@ def game_field(
   field's Jacobian has its cross terms (consensus, the dynamics' eigenvalues); each gradient is still
   taken with respect to its own player's params only. Needs `d_update='joint'` and `n_critic=1`.
   """
-  label = cfg.real_label if real_label is None else real_label
   d_rng, g_rng = jax.random.split(rng)
   # The field is the GAN's game without InfoGAN's term, on both sides (the game rules refuse InfoGAN).
-  d = DLosses(g_state, d_state, batch, d_rng, dataclasses.replace(cfg, info_weight=0.0), label)
+  d = DLosses(g_state, d_state, batch, d_rng, dataclasses.replace(cfg, info_weight=0.0))
   d_grads, (real, fake, penalty) = jax.grad(d.joint, has_aux=True)(
     d_params, d_state.batch_stats, g_params, d_scale, False
   )
@@ -74,7 +72,7 @@ def game_field(
 
 
 def game_step(
-  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig
 ) -> tuple[GState, DState, Metrics]:
   """Both players at once from the game's field: extragradient and/or consensus optimisation.
 
@@ -85,7 +83,7 @@ def game_step(
   """
 
   def field(g_params, d_params):
-    return game_field(g_params, d_params, g_state, d_state, batch, rng, cfg, real_label)
+    return game_field(g_params, d_params, g_state, d_state, batch, rng, cfg)
 
   point = (g_state.params, d_state.params)
   if cfg.update_rule == 'extragradient':

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from ganjax import config as config_lib
@@ -89,7 +88,7 @@ class Members:
     """Fresh states of every member from its own seed, stacked in a sweep."""
     # A learning-rate sweep keeps the rate in the optimizer state, so vmapped members differ by data only.
     inject = self.field in ('opt.g_lr', 'opt.d_lr')
-    created = [states.create_states(m.config, m.keys['init'], inject_lr=inject) for m in self]
+    created = [states.create_states(m.config, m.keys['init'], inject, label_in_state=self.stacked) for m in self]
     return self.stack(created)
 
   def make_step(self) -> Callable:
@@ -97,10 +96,7 @@ class Members:
     the members' training keys itself."""
     step = train_step.make_train_step(self.config, members=self.stacked)
     train_key = self.keys('train')
-    if not self.stacked:
-      return lambda g, d, batch: step(g, d, batch, train_key)
-    real_labels = jnp.array([m.config.loss.real_label for m in self])
-    return lambda g, d, batch: step(g, d, batch, train_key, real_labels)
+    return lambda g, d, batch: step(g, d, batch, train_key)
 
   def host_metrics(self, fetched: dict[str, Any]) -> list[dict[str, float]]:
     """Per member, the step's fetched metrics as floats."""

@@ -288,16 +288,19 @@ def conv_impl(name: str) -> str:
   return 'patches' if jax.default_backend() == 'cpu' else 'xla'
 
 
-# Networks added at run time: `model.g_arch` / `model.d_arch` name -> a builder from the whole config.
-GENERATORS: dict[str, Callable[[ml_collections.ConfigDict], nn.Module]] = {}
-DISCRIMINATORS: dict[str, Callable[[ml_collections.ConfigDict], nn.Module]] = {}
+# Networks added at run time: `model.g_arch` / `model.d_arch` name -> a builder from the model's
+# section and the image shape, as `build(model, image_shape)`.
+Builder = Callable[[ml_collections.ConfigDict, tuple[int, ...]], nn.Module]
+GENERATORS: dict[str, Builder] = {}
+DISCRIMINATORS: dict[str, Builder] = {}
 
 
-def register_generator(name: str, build: Callable[[ml_collections.ConfigDict], nn.Module]) -> None:
+def register_generator(name: str, build: Builder) -> None:
   """Adds a generator that `model.g_arch=name` selects in this process (docs/extending.md).
 
-  `build(config)` returns a Linen module called as `g(z, train=, axis_name=, labels=)` that maps
-  latents (B, model.latent_dim) to images (B, *data.image_shape) in [-1, 1].
+  `build(model, image_shape)` (the config's `model` section and the data's image shape) returns a Linen
+  module called as `g(z, train=, axis_name=, labels=)` that maps latents (B, model.latent_dim) to images
+  (B, *image_shape) in [-1, 1].
   """
   if name in GENERATORS or name in choices.G_ARCHS:
     raise ValueError(f'generator {name!r} exists already')
@@ -305,11 +308,11 @@ def register_generator(name: str, build: Callable[[ml_collections.ConfigDict], n
   choices.add('model.g_arch', name)
 
 
-def register_discriminator(name: str, build: Callable[[ml_collections.ConfigDict], nn.Module]) -> None:
+def register_discriminator(name: str, build: Builder) -> None:
   """Adds a discriminator that `model.d_arch=name` selects in this process (docs/extending.md).
 
-  `build(config)` returns a Linen module called as `d(x, train=, axis_name=, labels=)` that maps
-  images (B, *data.image_shape) to logits (B, 1).
+  `build(model, image_shape)` returns a Linen module called as `d(x, train=, axis_name=, labels=)` that
+  maps images (B, *image_shape) to logits (B, 1).
   """
   if name in DISCRIMINATORS or name in choices.D_ARCHS:
     raise ValueError(f'discriminator {name!r} exists already')
@@ -317,26 +320,30 @@ def register_discriminator(name: str, build: Callable[[ml_collections.ConfigDict
   choices.add('model.d_arch', name)
 
 
-def build_models(config: ml_collections.ConfigDict) -> tuple[nn.Module, nn.Module]:
-  """Builds G and D from `config.model` and `config.data.image_shape`."""
-  m = config.model
+def build_models(
+  model: ml_collections.ConfigDict, image_shape: tuple[int, ...], info_head: bool = False
+) -> tuple[nn.Module, nn.Module]:
+  """Builds G and D from the config's `model` section for images of `image_shape` (H, W, C).
+
+  `info_head`: D also predicts G's latent category (InfoGAN, `loss.info_weight` > 0).
+  """
+  m, shape = model, tuple(image_shape)
   if m.g_arch == 'dirac':
     theta0, psi0 = tuple(m.dirac_init) or (1.0, 1.0)
     return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
-  g = GENERATORS[m.g_arch](config) if m.g_arch in GENERATORS else _builtin_generator(config)
-  d = DISCRIMINATORS[m.d_arch](config) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(config)
+  g = GENERATORS[m.g_arch](m, shape) if m.g_arch in GENERATORS else _builtin_generator(m, shape)
+  d = DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, info_head)
   return g, d
 
 
-def _builtin_generator(config: ml_collections.ConfigDict) -> nn.Module:
-  m = config.model
-  shape = tuple(config.data.image_shape)
+def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> nn.Module:
+  classes = g_classes(m)
   if m.g_arch == 'dcgan':
     return DCGANGenerator(
       features=tuple(m.g_features),
       image_shape=shape,
       bn_momentum=m.g_bn_momentum,
-      num_classes=g_classes(config),
+      num_classes=classes,
       conv_impl=conv_impl(m.g_conv_impl),
       kernel_size=m.g_kernel_size,
     )
@@ -347,12 +354,11 @@ def _builtin_generator(config: ml_collections.ConfigDict) -> nn.Module:
     bn_momentum=m.g_bn_momentum,
     leaky_slope=m.g_leaky_slope,
     output=m.g_output,
-    num_classes=g_classes(config),
+    num_classes=classes,
   )
 
 
-def _builtin_discriminator(config: ml_collections.ConfigDict) -> nn.Module:
-  m = config.model
+def _builtin_discriminator(m: ml_collections.ConfigDict, info_head: bool) -> nn.Module:
   if m.d_arch == 'mlp':
     return MLPDiscriminator(
       features=tuple(m.d_features),
@@ -372,6 +378,6 @@ def _builtin_discriminator(config: ml_collections.ConfigDict) -> nn.Module:
     norm=m.d_norm,
     hidden=m.d_hidden,
     num_classes=m.num_classes,
-    q_classes=m.latent_categories if config.loss.info_weight else 0,
+    q_classes=m.latent_categories if info_head else 0,
     conv_impl=conv_impl(m.d_conv_impl),
   )

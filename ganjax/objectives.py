@@ -16,7 +16,7 @@ import optax
 
 from ganjax import config as config_lib
 from ganjax import losses
-from ganjax.states import DState, GState, generate
+from ganjax.states import DState, GState, generate, real_label_of
 
 Metrics = dict[str, jax.Array]
 Batch = dict[str, jax.Array]  # {'image': (B, H, W, C) [, 'label': (B,)]}; with n_critic > 1 a leading axis
@@ -47,7 +47,7 @@ class StepConfig:
     t, loss = config.train, config.loss
     return cls(
       latent_dim=config.model.latent_dim,
-      num_classes=config_lib.g_classes(config),
+      num_classes=config_lib.g_classes(config.model),
       d_update=t.d_update,
       loss=loss.name,
       n_critic=t.n_critic,
@@ -217,9 +217,10 @@ class Half(NamedTuple):
 class DLosses:
   """D's real and fake losses at given params and statistics, for one D update of one step."""
 
-  def __init__(self, g_state, d_state, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label):
+  def __init__(self, g_state, d_state, batch: Batch, rng: jax.Array, cfg: StepConfig):
     z_rng, self.drop_real, self.drop_fake, self.gp_rng = jax.random.split(rng, 4)
-    self.g_state, self.d_state, self.cfg, self.real_label = g_state, d_state, cfg, real_label
+    self.g_state, self.d_state, self.cfg = g_state, d_state, cfg
+    self.real_label = real_label_of(d_state, cfg.real_label)
     self.images, self.labels = batch['image'], batch.get('label')
     # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
     self.z, self.fake_labels = draw_fakes_input(z_rng, self.images.shape[0], cfg)

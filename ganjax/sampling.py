@@ -40,7 +40,7 @@ def sample(
   """
   if num_samples <= 0:
     raise ValueError(f'num_samples must be > 0, got {num_samples}')
-  classes = config_lib.g_classes(run.config)
+  classes = config_lib.g_classes(run.config.model)
   if labels is not None and not classes:
     raise ValueError('labels given, but this generator is not conditional (model.num_classes=0, latent_categories=0)')
   if classes:
@@ -64,7 +64,7 @@ def sample(
 
 def class_grid(run: Run, per_class: int = 10, seed: int = 0) -> np.ndarray:
   """A conditional generator's samples ordered class by class: (C * per_class, H, W, C) for a grid of C rows."""
-  classes = config_lib.g_classes(run.config)
+  classes = config_lib.g_classes(run.config.model)
   if not classes:
     raise ValueError('class_grid needs a generator that takes labels (model.num_classes or latent_categories > 0)')
   return sample(run, classes * per_class, seed=seed, labels=np.repeat(np.arange(classes), per_class))

@@ -33,33 +33,38 @@ class DState(train_state.TrainState):
   """Discriminator state: TrainState plus spectral-norm estimates (empty without spectral norm)."""
 
   batch_stats: Any = flax.core.FrozenDict()
+  # A sweep's members carry their BCE target of real images here, a traced value as learning-rate
+  # sweeps keep their rates in the optimizer state; empty in a plain run, whose step uses `loss.real_label`.
+  real_label: Any = flax.core.FrozenDict()
+
+
+def real_label_of(d_state: DState, default: float) -> Any:
+  """The real label D's losses use: the state's own in a sweep, else `default` (the config's)."""
+  return d_state.real_label if jax.tree.leaves(d_state.real_label) else default
 
 
 def optimizer(
-  config: ml_collections.ConfigDict, lr: float, updates_per_step: int = 1, inject_lr: bool = False
+  opt: ml_collections.ConfigDict, lr: float, num_updates: int, optimistic: bool = False, inject_lr: bool = False
 ) -> optax.GradientTransformation:
-  """`opt.name` (Adam or SGD) at `lr`, constant or decaying to 0 over the run's updates (`updates_per_step`
-  of them per step); its optimistic variant for `train.update_rule='optimistic'`.
+  """From the config's `opt` section: `opt.name` (Adam or SGD) at `lr`, constant or decaying to 0 over
+  `num_updates` updates (`opt.schedule`); its optimistic variant for `train.update_rule='optimistic'`.
 
   `inject_lr` keeps the rate in the optimizer state (`optax.inject_hyperparams`).
   """
-  o = config.opt
-  optimistic = config.train.update_rule == 'optimistic'
-  if o.name == 'sgd':
+  if opt.name == 'sgd':
     # Optimistic GD: 2 g_t - g_{t-1}, the previous gradient kept in the optimizer state (Daskalakis et al. 2018).
     make = optax.optimistic_gradient_descent if optimistic else optax.sgd
     kwargs = {}
   else:
     make = optax.optimistic_adam if optimistic else optax.adam
-    kwargs = {'b1': o.b1, 'b2': o.b2, 'eps': o.eps}
-  updates = config.train.num_steps * updates_per_step
+    kwargs = {'b1': opt.b1, 'b2': opt.b2, 'eps': opt.eps}
   if inject_lr:
     # The rate must be a plain number in the state (an injected schedule would be the first member's for all);
     # the decay is a separate factor.
-    opt = optax.inject_hyperparams(make)(learning_rate=lr, **kwargs)
-    decay = optax.scale_by_schedule(optax.linear_schedule(1.0, 0.0, updates))
-    return optax.chain(opt, decay) if o.schedule == 'linear' else opt
-  return make(optax.linear_schedule(lr, 0.0, updates) if o.schedule == 'linear' else lr, **kwargs)
+    tx = optax.inject_hyperparams(make)(learning_rate=lr, **kwargs)
+    decay = optax.scale_by_schedule(optax.linear_schedule(1.0, 0.0, num_updates))
+    return optax.chain(tx, decay) if opt.schedule == 'linear' else tx
+  return make(optax.linear_schedule(lr, 0.0, num_updates) if opt.schedule == 'linear' else lr, **kwargs)
 
 
 def half_precision(apply_fn: Callable) -> Callable:
@@ -78,29 +83,34 @@ def half_precision(apply_fn: Callable) -> Callable:
   return apply
 
 
-def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: bool = False) -> tuple[GState, DState]:
+def create_states(
+  config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: bool = False, label_in_state: bool = False
+) -> tuple[GState, DState]:
   """Initialises G and D params and their Adam states from `rng`.
 
-  `inject_lr`: the learning rate lives in the optimizer state (a learning-rate sweep, `members.py`).
+  `inject_lr`: the learning rate lives in the optimizer state (a learning-rate sweep, `members.py`);
+  `label_in_state`: `loss.real_label` lives in D's state (every sweep, so that members may differ in it).
   """
-  g_model, d_model = models.build_models(config)
+  g_model, d_model = models.build_models(config.model, config.data.image_shape, config.loss.info_weight > 0)
   g_rng, d_rng = jax.random.split(rng)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
   x = jnp.zeros((1, *config.data.image_shape), jnp.float32)
-  labels = jnp.zeros((1,), jnp.int32) if config_lib.g_classes(config) else None
+  labels = jnp.zeros((1,), jnp.int32) if config_lib.g_classes(config.model) else None
   g_vars = g_model.init(g_rng, z, train=False, labels=labels)
-  ema = config.train.g_ema_decay > 0
-  # D makes n_critic Adam updates per step, twice that with separate real and fake updates.
-  d_updates = config.train.n_critic * (2 if config.train.d_update == 'separate' else 1)
   d_vars = d_model.init(d_rng, x, train=False, labels=labels)
+  t = config.train
+  ema = t.g_ema_decay > 0
+  # D makes n_critic Adam updates per step, twice that with separate real and fake updates.
+  d_updates = t.n_critic * (2 if t.d_update == 'separate' else 1)
+  optimistic = t.update_rule == 'optimistic'
   # bfloat16 compute (train.half_precision): for GPUs and TPUs; on XLA:CPU it is emulated and slower.
   g_apply, d_apply = g_model.apply, d_model.apply
-  if config.train.half_precision:
+  if t.half_precision:
     g_apply, d_apply = half_precision(g_apply), half_precision(d_apply)
   g_state = GState.create(
     apply_fn=g_apply,
     params=g_vars['params'],
-    tx=optimizer(config, config.opt.g_lr, inject_lr=inject_lr),
+    tx=optimizer(config.opt, config.opt.g_lr, t.num_steps, optimistic, inject_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
     ema_params=g_vars['params'] if ema else flax.core.FrozenDict(),
     ema_batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()) if ema else flax.core.FrozenDict(),
@@ -108,8 +118,9 @@ def create_states(config: ml_collections.ConfigDict, rng: jax.Array, inject_lr: 
   d_state = DState.create(
     apply_fn=d_apply,
     params=d_vars['params'],
-    tx=optimizer(config, config.opt.d_lr, d_updates, inject_lr),
+    tx=optimizer(config.opt, config.opt.d_lr, t.num_steps * d_updates, optimistic, inject_lr),
     batch_stats=d_vars.get('batch_stats', flax.core.FrozenDict()),
+    real_label=jnp.float32(config.loss.real_label) if label_in_state else flax.core.FrozenDict(),
   )
   return g_state, d_state
 

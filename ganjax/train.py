@@ -176,7 +176,7 @@ class _Periodic:
     self.config, self.members, self.t_launch = config, members, t_launch
     self.eval_wall_s: dict[int, float] = {}  # step -> seconds from launch to the end of its evaluation
     self.primary = jax.process_index() == 0
-    classes, latent, toy_name = config_lib.g_classes(config), config.model.latent_dim, config.data.toy_name
+    classes, latent, toy_name = config_lib.g_classes(config.model), config.model.latent_dim, config.data.toy_name
     is_toy = config.data.source == 'toy'
     self.writers = [
       writers.RunWriter(m.run_dir, start_step, toy_name if is_toy else '') if self.primary else writers.NullWriter()

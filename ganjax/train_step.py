@@ -82,16 +82,11 @@ _D_UPDATES = {'separate': _d_separate, 'joint': _d_joint}
 assert tuple(_D_UPDATES) == choices.D_UPDATES, 'train_step._D_UPDATES must implement choices.D_UPDATES'
 
 
-def d_phase(
-  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
-) -> tuple[DState, Metrics]:
-  """The discriminator's part of a step: returns the new D state; G is read, never written.
-
-  `real_label` overrides `cfg.real_label` with a traced value (a sweep over it).
-  """
+def d_phase(g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig) -> tuple[DState, Metrics]:
+  """The discriminator's part of a step: returns the new D state; G is read, never written."""
   if cfg.d_update not in _D_UPDATES:
     raise ValueError(f'train.d_update must be one of {tuple(_D_UPDATES)}, got {cfg.d_update!r}')
-  d = DLosses(g_state, d_state, batch, rng, cfg, cfg.real_label if real_label is None else real_label)
+  d = DLosses(g_state, d_state, batch, rng, cfg)
   d_state, real, fake, d_grads, penalty = _D_UPDATES[cfg.d_update](d_state, d)
   return d_state, d_metrics(real, fake, penalty, d_grads, d_state.params, cfg)
 
@@ -126,7 +121,7 @@ def g_phase(
 
 
 def train_step(
-  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig
 ) -> tuple[GState, DState, Metrics]:
   """One tutorial iteration: D on real, D on fake, then G through a frozen D.
 
@@ -138,15 +133,14 @@ def train_step(
       `cfg.n_critic` > 1 every entry has a leading axis, one batch per D update.
     rng: key for this step only (`make_train_step` folds G's step count into the run's key),
       the same on every device.
-    cfg: the static `StepConfig`.
-    real_label: a traced override of `cfg.real_label` (a sweep over it); None uses the config's.
+    cfg: the static `StepConfig` (a sweep's members keep their real label in `d_state`).
 
   Returns:
     The updated states and a dict of scalar metrics (global-batch values;
     D's averaged over its `n_critic` updates).
   """
   step = game_step if plays_the_game(cfg) else _step_in_turn
-  g_state, d_state, metrics = step(g_state, d_state, batch, rng, cfg, real_label)
+  g_state, d_state, metrics = step(g_state, d_state, batch, rng, cfg)
   if cfg.dirac:  # the two parameters of the Dirac-GAN and their distance to the equilibrium (0, 0)
     theta, psi = g_state.params['theta'], d_state.params['psi']
     metrics.update({'dirac/theta': theta, 'dirac/psi': psi, 'dirac/distance': jnp.sqrt(theta**2 + psi**2)})
@@ -154,18 +148,18 @@ def train_step(
 
 
 def _step_in_turn(
-  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, real_label=None
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig
 ) -> tuple[GState, DState, Metrics]:
   """D's update(s), then G's, from D's updated ('alternating') or starting ('simultaneous') state."""
   d_rng, g_rng = jax.random.split(rng)
   d_before = d_state
   if cfg.n_critic == 1:
-    d_state, d_logged = d_phase(g_state, d_state, batch, d_rng, cfg, real_label)
+    d_state, d_logged = d_phase(g_state, d_state, batch, d_rng, cfg)
   else:
     all_metrics = []
     for i in range(cfg.n_critic):  # unrolled: n_critic is small and static
       one = jax.tree.map(lambda b, i=i: b[i], batch)
-      d_state, m = d_phase(g_state, d_state, one, jax.random.fold_in(d_rng, i), cfg, real_label)
+      d_state, m = d_phase(g_state, d_state, one, jax.random.fold_in(d_rng, i), cfg)
       all_metrics.append(m)
     d_logged = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
   d_seen = d_state if cfg.update_rule == 'alternating' else d_before
@@ -184,22 +178,18 @@ def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
   same for all devices and every step: the step folds G's step count into it
   inside the compiled program (as big_vision does), so the host passes nothing
   per step. With `members=True` (a sweep), states and batch carry a member
-  axis after the device axis, and the call is
-  `step(g_state, d_state, batch, rngs, real_labels)` with one key and one
-  real label per member: the members train side by side.
+  axis after the device axis, and `rng` holds one key per member: the members
+  train side by side.
   """
   cfg = StepConfig.from_config(config, axis_name=AXIS)
 
-  def one(g, d, batch, rng, real_label=None):
-    return train_step(g, d, batch, jax.random.fold_in(rng, g.step), cfg, real_label)
+  def one(g, d, batch, rng):
+    return train_step(g, d, batch, jax.random.fold_in(rng, g.step), cfg)
 
+  step = one
   if members:
     step = jax.vmap(one) if config.sweep.mode == 'vmap' else functools.partial(_unrolled, one)
-    in_axes = (0, 0, 0, None, None)
-  else:
-    step = one
-    in_axes = (0, 0, 0, None)
-  return jax.pmap(step, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0, 1))
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, 0, None), donate_argnums=(0, 1))
 
 
 def _unrolled(step, *stacked):

@@ -8,12 +8,16 @@ from ganjax.config import load_experiment, tutorial_config
 from tests.conftest import EXPERIMENTS
 
 
+def _build(config):
+  return models.build_models(config.model, config.data.image_shape, config.loss.info_weight > 0)
+
+
 def _count(params) -> int:
   return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
 
 
 def test_parameter_counts_match_the_tutorial():
-  g, d = models.build_models(tutorial_config())
+  g, d = _build(tutorial_config())
   g_params = g.init(jax.random.key(0), jnp.zeros((1, 100)))['params']
   d_params = d.init(jax.random.key(1), jnp.zeros((1, 28, 28, 1)))['params']
   # Keras' summary of the tutorial model: Dense layers 100-256-512-1024-784 ...
@@ -25,7 +29,7 @@ def test_parameter_counts_match_the_tutorial():
 
 
 def test_generator_output_shape_and_range():
-  g, _ = models.build_models(tutorial_config())
+  g, _ = _build(tutorial_config())
   z = jax.random.normal(jax.random.key(0), (5, 100)) * 10.0  # large inputs saturate tanh
   variables = g.init(jax.random.key(1), z)
   images = g.apply(variables, z)
@@ -35,7 +39,7 @@ def test_generator_output_shape_and_range():
 
 
 def test_discriminator_returns_one_logit_per_image():
-  _, d = models.build_models(tutorial_config())
+  _, d = _build(tutorial_config())
   x = jax.random.uniform(jax.random.key(0), (7, 28, 28, 1), minval=-1, maxval=1)
   variables = d.init(jax.random.key(1), x)
   logits = d.apply(variables, x)
@@ -44,7 +48,7 @@ def test_discriminator_returns_one_logit_per_image():
 
 
 def test_discriminator_feature_map_sizes():
-  _, d = models.build_models(tutorial_config())
+  _, d = _build(tutorial_config())
   x = jnp.zeros((1, 28, 28, 1))
   shapes = jax.tree.map(lambda p: p.shape, d.init(jax.random.key(0), x)['params'])
   # Two stride-2 SAME convolutions take 28x28 to 14x14 to 7x7.
@@ -54,7 +58,7 @@ def test_discriminator_feature_map_sizes():
 def test_batchnorm_generator_has_running_statistics():
   config = tutorial_config()
   config.model.g_norm = 'batch'
-  g, _ = models.build_models(config)
+  g, _ = _build(config)
   variables = g.init(jax.random.key(0), jnp.zeros((2, 100)))
   assert set(variables) == {'params', 'batch_stats'}
 
@@ -66,9 +70,9 @@ def test_dcgan_generator_implementations_share_parameters_and_outputs(shape):
   config.model.g_arch = 'dcgan'
   config.model.g_features = (32, 16) if shape[0] == 28 else (32, 16, 8)
   config.model.g_conv_impl = 'xla'
-  ref, _ = models.build_models(config)
+  ref, _ = _build(config)
   config.model.g_conv_impl = 'patches'
-  fast, _ = models.build_models(config)
+  fast, _ = _build(config)
   z = jax.random.normal(jax.random.key(0), (4, 100))
   variables = ref.init(jax.random.key(1), z)
   assert jax.tree.structure(variables) == jax.tree.structure(fast.init(jax.random.key(1), z))
@@ -81,7 +85,7 @@ def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
   assert config.model.d_conv_impl == config.model.g_conv_impl == 'auto'
   for backend, want in (('cpu', 'patches'), ('gpu', 'xla'), ('tpu', 'xla')):
     monkeypatch.setattr(jax, 'default_backend', lambda backend=backend: backend)
-    g, d = models.build_models(config)
+    g, d = _build(config)
     assert g.conv_impl == d.conv_impl == want, backend
   config.model.d_conv_impl = 'xla'  # an explicit choice stays, whatever the backend
-  assert models.build_models(config)[1].conv_impl == 'xla'
+  assert _build(config)[1].conv_impl == 'xla'

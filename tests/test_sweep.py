@@ -1,12 +1,13 @@
 """Sweeps: K members vmapped in one program, each equal to its own plain run."""
 
+import flax
 import jax
 import numpy as np
 import optax
 import pytest
 
 import ganjax
-from ganjax import train
+from ganjax import checkpoint, train
 from ganjax.errors import CheckpointError, ConfigError
 from ganjax.validate import validate
 from tests.conftest import run_cli
@@ -58,6 +59,13 @@ def test_a_seed_member_equals_the_plain_run_with_that_seed(tiny_config, tmp_path
     ganjax.restore(tmp_path / 'sweep', member=2)
   proc = run_cli('ganjax.sample', f'--workdir={tmp_path / "sweep"}', '--member=1', f'--out={tmp_path / "g.png"}')
   assert proc.returncode == 0 and '(member 1)' in proc.stdout, proc.stderr
+  # A sweep saved before its members kept their real label in D's state restores with the config's.
+  ckpt = checkpoint.Checkpointer(tmp_path / 'sweep', sweep)
+  ckpt.save(21, out['g_state'], out['d_state'].replace(real_label=flax.core.FrozenDict()), {})
+  ckpt.close()
+  legacy = ganjax.restore(tmp_path / 'sweep', member=1)
+  assert legacy.step == 21 and float(legacy.d_state.real_label) == 1.0
+  _assert_states_close(legacy.d_state.params, member.d_state.params)
 
 
 @pytest.mark.parametrize('mode', ['vmap', 'unroll'])
@@ -125,6 +133,9 @@ def test_a_d_lr_or_real_label_member_equals_its_plain_run(tiny_config, tmp_path,
     for (mu, nu), (want_mu, want_nu) in zip(moments, want, strict=True):
       _assert_leaves_close(mu, want_mu)
       _assert_leaves_close(nu, want_nu)
+  # The members' real labels live in D's state (as the rates live in the optimizer state).
+  want = (1.0, value) if field == 'loss.real_label' else (1.0, 1.0)
+  np.testing.assert_array_equal(np.asarray(out['d_state'].real_label), np.float32(want))
   for metric in ('d_loss', 'g_loss'):
     assert out['metrics'][1][metric] == pytest.approx(alone['metrics'][metric], rel=1e-4)
   assert out['metrics'][0]['d_loss'] != pytest.approx(alone['metrics']['d_loss'], rel=1e-4)
