@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 import timing
 
-from ganjax import input_pipeline, losses, objectives, states, train_step
+from ganjax import input_pipeline, losses, objectives, samplers, states, train_step
 from ganjax.config import load_experiment, tutorial_config
 
 _rate = timing.median_ms  # milliseconds per call (also imported by kernels.py)
@@ -136,7 +136,7 @@ def op_profile(config, steps: int) -> tuple[float, list[tuple[float, str, str]]]
   """Milliseconds per step and (ms per step, XLA op, shape and source) of the real train step, slowest first."""
   replicated = train_step.replicate(states.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
-  sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
+  sampler = samplers.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)
   sources = _op_sources(step.lower(*replicated, batch, key).compile().as_text())
   state = list(replicated)

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import timing
 from readme_block import code_now
 
-from ganjax import host, input_pipeline, states, train, train_step
+from ganjax import host, input_pipeline, samplers, states, train, train_step
 from ganjax.config import load_experiment, tutorial_config
 from ganjax.host import EIGEN_CONV_FLAG  # what `ganjax.main` adds for lax.conv runs on CPU
 
@@ -82,7 +82,7 @@ def bench_step(
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
   g_state, d_state = train_step.replicate(states.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
-  sampler = input_pipeline.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
+  sampler = samplers.make_sampler(config, input_pipeline.load(config), jax.random.key(1))
   batch, key = sampler.batch(0), jax.random.key(2)
 
   t0 = time.perf_counter()

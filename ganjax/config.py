@@ -23,18 +23,23 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds' | 'toy'
+  c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds' | 'toy' | 'folder' (packed by python -m ganjax.dataset)
+  c.data.path = ''  # source='folder': the packed dataset
   c.data.toy_name = 'ring8'  # source='toy': 'ring8' | 'grid25' (2-D mixtures of Gaussians)
   c.data.toy_size = 50_000  # source='toy': number of points drawn from data.toy_name
   c.data.dir = ''  # folder of idx .gz files (source='idx') or TFDS data_dir ('tfds')
   c.data.tfds_name = 'mnist'
   c.data.split = 'train'
   c.data.tfds_download = False  # True lets TFDS download and prepare (needs network)
-  c.data.image_shape = (28, 28, 1)
+  c.data.image_shape = (28, 28, 1)  # source='folder': () takes the packed dataset's
   c.data.limit = 0  # use only the first N images (0 = all); for smoke tests
   # source='shipped': train G on the classifier's half only (the first 5,000 digits), so the evaluation's
   # reference (the other 5,000) is data G never saw. False: G trains on all 10,000.
   c.data.clean_split = False
+  # Images larger than this (MiB) stay on the host, memory-mapped, and stream to the devices each step
+  # (the same batches); smaller ones are copied to every device once.
+  c.data.device_cache_mb = 1024
+  c.data.random_flip = False  # mirror each training image left to right with probability 1/2
 
   c.model = _model_section()
 
@@ -92,14 +97,18 @@ def _model_section() -> ml_collections.ConfigDict:
   """The networks: G's and D's architectures and their switches."""
   m = ml_collections.ConfigDict()
   m.latent_dim = 100
-  m.g_arch = 'mlp'  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128))
+  # 'mlp' (the tutorial) | 'dcgan' (g_features: channels per resolution, e.g. (256, 128); () picks them)
+  # | 'resnet' (the SNGAN ResNet, ganjax/resnet.py; g_features: channels per upsampling block, () 256 each)
+  m.g_arch = 'mlp'
   m.g_features = (256, 512, 1024)
   m.g_kernel_size = 5  # model.g_arch='dcgan': kernel of the stride-2 transposed convolutions
   m.g_norm = 'none'  # 'none' | 'batch'
   m.g_bn_momentum = 0.99
   m.g_leaky_slope = 0.0  # 0: ReLU in G's hidden layers (the tutorial)
   m.g_output = 'tanh'  # 'tanh' (images in [-1, 1]) | 'linear' (toy 2-D data)
-  m.d_arch = 'conv'  # 'conv' (the tutorial) | 'mlp' (toy 2-D data; d_features are widths)
+  # 'conv' (the tutorial) | 'dcgan' (5x5 kernels) | 'resnet' (the SNGAN ResNet, always spectrally normalised)
+  # | 'mlp' (toy 2-D data; d_features are widths). d_features=() picks them for the image size.
+  m.d_arch = 'conv'
   m.d_features = (64, 128)
   m.d_leaky_slope = 0.2
   m.d_dropout = 0.0
@@ -119,7 +128,9 @@ def _model_section() -> ml_collections.ConfigDict:
   m.g_conv_impl = 'auto'
   # The Dirac-GAN (g_arch = d_arch = 'dirac'): its start (theta0, psi0); () starts at (1, 1)
   m.dirac_init = ()
-  m.num_classes = 0  # > 0: class-conditional G (label embedding) and projection D on the data's labels
+  # > 0: class-conditional G (label embedding) and projection D on the data's labels; -1: as many classes
+  # as the packed dataset's label folders (data.source='folder')
+  m.num_classes = 0
   # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
   # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
   m.latent_categories = 0
@@ -185,9 +196,10 @@ def g_classes(model: ml_collections.ConfigDict) -> int:
 
 
 def upsamplings(size: int) -> int:
-  """Number of 2x upsamplings of the DCGAN generator for images of `size`: 28 -> 2 (from 7), 32 -> 3 (from 4)."""
+  """Number of 2x upsamplings from the DCGAN and ResNet generators' first feature map to a side of `size`:
+  halved while even and over 7, so 28 -> 2 (from 7), 32 -> 3 (from 4), 48 -> 3 (from 6), 64 -> 4, 128 -> 5."""
   ups = 0
-  while size % 2 == 0 and size > 4:
+  while size % 2 == 0 and size > 7:
     size, ups = size // 2, ups + 1
   return ups
 

@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 from jax.flatten_util import ravel_pytree
 
-from ganjax import checkpoint, game, host, input_pipeline, objectives
+from ganjax import checkpoint, game, host, input_pipeline, objectives, samplers
 from ganjax.errors import GanjaxError
 
 MAX_EXACT = 3000  # parameters: the exact Jacobian is MAX_EXACT^2 floats (36 MB) and as many JVPs
@@ -44,7 +44,7 @@ def vector_field(run: checkpoint.Run, batch_seed: int = 0):
   config = run.config
   cfg = objectives.StepConfig.from_config(config)
   data = input_pipeline.load(config)
-  batch = jax.tree.map(lambda x: x[0], input_pipeline.make_sampler(config, data, jax.random.key(batch_seed)).batch(0))
+  batch = jax.tree.map(lambda x: x[0], samplers.make_sampler(config, data, jax.random.key(batch_seed)).batch(0))
   w0, unravel = ravel_pytree((run.g_state.params, run.d_state.params))
   rng = jax.random.key(batch_seed)
 

@@ -9,15 +9,14 @@ Sources (`config.data.source`):
 - 'toy': 2-D mixtures of Gaussians (`ganjax.toy`), drawn from the seed.
 - 'tfds': any prepared TFDS image dataset through `tfds.data_source` (array_record,
   no TensorFlow needed); `data.tfds_download=True` lets TFDS download it.
+- 'folder': your own images, packed by `python -m ganjax.dataset` (`ganjax.packed`) at
+  `data.path`; memory-mapped, so a set larger than memory trains from disk (`ganjax.samplers`).
 
-The whole dataset sits on device as uint8; a batch is gathered and scaled to
-[-1, 1] by a jitted function, so the hot loop does no per-example Python work.
-The order is a pure function of (seed, epoch): the position in the data is
-derived from the step, which is what makes a resumed run see the same batches.
+Images are uint8 on the host here; `ganjax.samplers` puts them on the devices (or streams them)
+and scales them to [-1, 1].
 """
 
 import dataclasses
-import functools
 import gzip
 import hashlib
 import pathlib
@@ -27,9 +26,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import jax_utils
 
-from ganjax import choices, toy
+from ganjax import choices, packed, toy
 from ganjax.errors import ConfigError, DataError
 
 SHIPPED_DIR = pathlib.Path(__file__).parent / 'data' / 'mnist'
@@ -177,6 +175,9 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
       ds = Dataset(ds.images[:CLASSIFIER_HALF], ds.labels[:CLASSIFIER_HALF], 'mnist-test[:5000]')
   elif d.source == 'idx':
     ds = load_idx_dir(d.dir, d.split)
+  elif d.source == 'folder':
+    images, labels, _ = packed.open_packed(d.path)
+    ds = Dataset(images, labels, f'packed dataset {d.path}')
   elif d.source == 'toy':
     points, labels = toy.sample_data(d.toy_name, d.toy_size, seed=config.seed)
     ds = Dataset(points, labels, f'toy:{d.toy_name}')
@@ -197,112 +198,40 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
   return ds
 
 
+def with_data_shapes(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config with `data.image_shape` and, for `model.num_classes=-1`, the class count of a packed
+  dataset (`data.source='folder'`), read from its metadata; the config itself for other sources.
+
+  A config that names another shape or class count than the dataset's is a ConfigError naming both.
+  """
+  d = config.data
+  if d.source != 'folder':
+    return config
+  if not d.path:
+    raise ConfigError("data.source='folder' needs data.path, a dataset packed by python -m ganjax.dataset")
+  meta = packed.read_meta(d.path)
+  shape, classes = packed.image_shape(meta), packed.num_classes(meta)
+  have = tuple(d.image_shape)
+  if have and have != shape:
+    raise ConfigError(
+      f'data.image_shape={have} but {d.path} holds images of {shape}; set data.image_shape=() to take the '
+      "dataset's, or repack it with python -m ganjax.dataset --resolution"
+    )
+  wanted = config.model.num_classes
+  if wanted == -1 and not classes:
+    raise ConfigError(f'model.num_classes=-1 takes the classes of {d.path}, but it was packed without labels')
+  if wanted > 0 and wanted != classes:
+    raise ConfigError(
+      f'model.num_classes={wanted} but {d.path} has {classes} classes; set model.num_classes=-1 to take them'
+    )
+  config = config.copy_and_resolve_references()
+  config.data.image_shape = shape
+  if wanted == -1:
+    config.model.num_classes = classes
+  return config
+
+
 def to_unit_range(images_u8: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1], the tutorial's scaling."""
   # XLA turns the division into a multiply by 1/127.5, which maps 255 to 1.0000001.
   return jnp.clip(images_u8.astype(jnp.float32) / 127.5 - 1.0, -1.0, 1.0)
-
-
-def host_slice(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
-  """This process' contiguous share of the global batch (the last axis of `indices`).
-
-  On several hosts each process feeds its own local devices; together the
-  processes cover the global batch once, in order.
-  """
-  size = indices.shape[-1]
-  if size % process_count:
-    raise DataError(f'global batch {size} does not divide among {process_count} processes')
-  share = size // process_count
-  return indices[..., process_index * share : (process_index + 1) * share]
-
-
-def device_split(indices: np.ndarray, num_devices: int) -> np.ndarray:
-  """(..., B) -> (devices, ..., B / devices): consecutive slices, one per local device."""
-  *lead, size = indices.shape
-  if size % num_devices:
-    raise DataError(f'batch {size} does not divide among {num_devices} local devices')
-  split = indices.reshape(*lead, num_devices, size // num_devices)
-  return np.moveaxis(split, -2, 0)
-
-
-class DeviceSampler:
-  """Yields batches of a device-resident dataset in a seeded per-epoch order, split across devices.
-
-  Batch `step` is a pure function of (seed, step): epoch = step // steps_per_epoch
-  and the position inside the epoch's permutation is step % steps_per_epoch.
-  The last incomplete batch of each epoch is dropped so that one compiled step
-  serves all. (The tutorial draws random indices with replacement each step;
-  permutations see every image once per epoch.)
-
-  The dataset is copied to every local device once; each step only the
-  batch's indices travel. `batch(step)` has shape (local devices, B / devices,
-  ...): this process' share of the global batch `batch_size`, consecutive
-  slices per device, so the global batch is the same for any device count.
-  With `rng` a stack of K keys (a sweep), every member has its own order and
-  batches have shape (local devices, K, B / devices, ...). With `chunks` > 1
-  (several D updates per step, `train.n_critic`) each step takes `chunks`
-  consecutive batches: (local devices, [K,] chunks, B / devices, ...). With
-  `labels`, every batch dict also holds 'label' in the same layout.
-  """
-
-  def __init__(
-    self, images: np.ndarray, batch_size: int, rng: jax.Array, chunks: int = 1, labels: np.ndarray | None = None
-  ):
-    self.batch_size = batch_size
-    self.chunks = chunks
-    self.num_examples = len(images)
-    self.steps_per_epoch = self.num_examples // (batch_size * chunks)
-    self._rng = rng
-    self._epoch = -1
-    self._perm = None
-    self._local = jax.local_device_count()
-    # The dataset is an argument, never a closed-over constant (see STYLE.md).
-    self.images = jax_utils.replicate(images)
-    self.labels = None if labels is None else jax_utils.replicate(labels.astype(np.int32))
-    # uint8 images are scaled to [-1, 1]; float data (toy points) is used as is.
-    scale = to_unit_range if images.dtype == np.uint8 else (lambda x: x)
-    self._gather = jax.pmap(lambda images, idx: scale(jnp.take(images, idx, axis=0)))
-    self._gather_labels = jax.pmap(lambda labels, idx: jnp.take(labels, idx, axis=0))
-
-  def position(self, step: int) -> tuple[int, int]:
-    """(epoch, batch index within the epoch) of global step `step`."""
-    return divmod(step, self.steps_per_epoch)
-
-  def indices(self, step: int) -> np.ndarray:
-    """Dataset indices of the global batch of `step`: ([K,] [chunks,] B) for K member keys and chunks > 1."""
-    epoch, index = self.position(step)
-    if epoch != self._epoch:
-      permute = functools.partial(_permutation, epoch=epoch, n=self.num_examples)
-      self._perm = np.asarray(jax.vmap(permute)(self._rng) if self._rng.ndim else permute(self._rng))
-      self._epoch = epoch
-    per_step = self.batch_size * self.chunks
-    indices = self._perm[..., index * per_step : (index + 1) * per_step]
-    if self.chunks > 1:
-      indices = indices.reshape(*indices.shape[:-1], self.chunks, self.batch_size)
-    return indices
-
-  def batch(self, step: int) -> dict[str, jax.Array]:
-    """The batch for global step `step` (0-based): {'image': float32 in [-1, 1] (toy points as they are)},
-    with 'label' when the sampler holds labels."""
-    local = host_slice(self.indices(step), jax.process_index(), jax.process_count())
-    idx = device_split(local, self._local)
-    batch = {'image': self._gather(self.images, idx)}
-    if self.labels is not None:
-      batch['label'] = self._gather_labels(self.labels, idx)
-    return batch
-
-
-def _permutation(rng: jax.Array, epoch: int, n: int) -> jax.Array:
-  return jax.random.permutation(jax.random.fold_in(rng, epoch), n)
-
-
-def make_sampler(config: ml_collections.ConfigDict, data: Dataset, rng: jax.Array) -> DeviceSampler:
-  """The run's sampler: global batch `train.batch_size`, `train.n_critic` batches per step, labels for a cGAN.
-
-  `rng`: the data stream's key, or the members' keys stacked (a sweep).
-  """
-  classes = config.model.num_classes
-  if classes and (data.labels is None or data.labels.min() < 0 or data.labels.max() >= classes):
-    raise ConfigError(f'model.num_classes={classes} needs labels in [0, {classes}) in the data ({data.name})')
-  t = config.train
-  return DeviceSampler(data.images, t.batch_size, rng, t.n_critic, data.labels if classes else None)

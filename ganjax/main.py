@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ganjax import config as config_lib
-from ganjax import distributed, host, train
+from ganjax import distributed, host, input_pipeline, train
 from ganjax.errors import GanjaxError
 from ganjax.validate import validate
 
@@ -64,8 +64,8 @@ def main(argv: list[str]) -> None:
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
   host.prepare()  # before JAX starts its threads or compiles
-  config = _CONFIG.value
   try:
+    config = input_pipeline.with_data_shapes(_CONFIG.value)  # a packed dataset's shape and classes
     validate(config)  # before any JAX work, the cluster's included
     host.prefer_eigen_convolutions(config.model)
     if config.train.distributed:
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> None:
   except GanjaxError as e:
     sys.exit(f'ganjax: error: {" ".join(str(e).split())}')
   except Exception as e:
-    if config.train.distributed:
+    if _CONFIG.value.train.distributed:
       distributed.exit_if_lost_a_process(e)
     raise
 

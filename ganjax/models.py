@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax import augment, choices
+from ganjax import augment, choices, resnet
 from ganjax.choices import augment_policy
 from ganjax.config import g_classes, upsamplings
 from ganjax.patch_conv import PatchConv, PatchConvTranspose
@@ -215,7 +215,8 @@ class DCGANGenerator(nn.Module):
   Attributes:
     features: channels at each resolution before the output, e.g. (256, 128)
       for 28x28 (7x7 -> 14x14 -> 28x28) or (256, 128, 64) for 32x32 (4 -> 8 -> 16 -> 32).
-    image_shape: (height, width, channels); square, height 28 or 32 (any size that halves to 4-7).
+    image_shape: (height, width, channels), each side one that halves to 4-7 (28, 32, 48, 64, 96, 128 ...)
+      in as many halvings; 1 or 3 channels.
     bn_momentum: BatchNorm running-average momentum (BN after every layer but the last).
     kernel_size: of the transposed convolutions: 5 (Radford et al.) or 4 (each output pixel gets
       the same number of taps, so no checkerboard pattern; 36% less work than 5).
@@ -235,17 +236,19 @@ class DCGANGenerator(nn.Module):
   def __call__(
     self, z: jax.Array, train: bool = True, axis_name: str | None = None, labels: jax.Array | None = None
   ) -> jax.Array:
-    base = self.image_shape[0] // 2 ** upsamplings(self.image_shape[0])
+    height, width, channels = self.image_shape
+    ups = upsamplings(height)
+    base_h, base_w = height // 2**ups, width // 2**ups
 
     def bn_relu(x):
       x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=axis_name)(x)
       return nn.relu(x)
 
-    x = nn.Dense(base * base * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(
+    x = nn.Dense(base_h * base_w * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(
       _condition(z, labels, self.num_classes)
     )
-    x = bn_relu(x).reshape((z.shape[0], base, base, self.features[0]))
-    widths = (*self.features[1:], self.image_shape[-1])
+    x = bn_relu(x).reshape((z.shape[0], base_h, base_w, self.features[0]))
+    widths = (*self.features[1:], channels)
     k = self.kernel_size
     for i, width in enumerate(widths):
       last = i == len(widths) - 1  # no BN after the output layer, so it keeps its bias
@@ -279,6 +282,14 @@ class DiracDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = True, axis_name=None, update_stats: bool = False, labels=None) -> jax.Array:
     return self.param('psi', nn.initializers.constant(self.psi0), ()) * x[:, 0]
+
+
+def dcgan_widths(image_shape: tuple[int, ...], generator: bool) -> tuple[int, ...]:
+  """Widths for `model.g_features=()` / `d_features=()`: one per resolution, 64 at the image's side, doubling
+  towards the smallest feature map up to 512 (Radford et al.'s 64x64 DCGAN: 512, 256, 128, 64)."""
+  ups = upsamplings(image_shape[0])
+  widths = tuple(min(512, 64 * 2**i) for i in range(ups))
+  return widths[::-1] if generator else widths
 
 
 def conv_impl(name: str) -> str:
@@ -332,15 +343,18 @@ def build_models(
     theta0, psi0 = tuple(m.dirac_init) or (1.0, 1.0)
     return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
   g = GENERATORS[m.g_arch](m, shape) if m.g_arch in GENERATORS else _builtin_generator(m, shape)
-  d = DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, info_head)
+  d = DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, shape, info_head)
   return g, d
 
 
 def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> nn.Module:
   classes = g_classes(m)
+  if m.g_arch == 'resnet':
+    features = tuple(m.g_features) or resnet.default_widths(shape, generator=True)
+    return resnet.ResNetGenerator(features=features, image_shape=shape, num_classes=classes)
   if m.g_arch == 'dcgan':
     return DCGANGenerator(
-      features=tuple(m.g_features),
+      features=tuple(m.g_features) or dcgan_widths(shape, generator=True),
       image_shape=shape,
       bn_momentum=m.g_bn_momentum,
       num_classes=classes,
@@ -358,7 +372,10 @@ def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> 
   )
 
 
-def _builtin_discriminator(m: ml_collections.ConfigDict, info_head: bool) -> nn.Module:
+def _builtin_discriminator(m: ml_collections.ConfigDict, shape: tuple[int, ...], info_head: bool) -> nn.Module:
+  if m.d_arch == 'resnet':
+    features = tuple(m.d_features) or resnet.default_widths(shape, generator=False)
+    return resnet.ResNetDiscriminator(features=features, num_classes=m.num_classes, augment=augment_policy(m.d_augment))
   if m.d_arch == 'mlp':
     return MLPDiscriminator(
       features=tuple(m.d_features),
@@ -367,7 +384,7 @@ def _builtin_discriminator(m: ml_collections.ConfigDict, info_head: bool) -> nn.
       spectral_norm=m.d_spectral_norm,
     )
   return Discriminator(
-    features=tuple(m.d_features),
+    features=tuple(m.d_features) or dcgan_widths(shape, generator=False),
     kernel_size=5 if m.d_arch == 'dcgan' else 3,
     leaky_slope=m.d_leaky_slope,
     dropout=m.d_dropout,

@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from ganjax import checkpoint, evaluate, input_pipeline, provenance, sampling, states, train_step, writers
+from ganjax import checkpoint, evaluate, input_pipeline, provenance, samplers, sampling, states, train_step, writers
 from ganjax import config as config_lib
 from ganjax import members as members_lib
 from ganjax.errors import ConfigError, DivergenceError, WorkdirError
@@ -243,6 +243,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   Returns a summary: final step, metrics of the last logged step, wall time,
   steps/s and the final states (stacked for a sweep).
   """
+  config = input_pipeline.with_data_shapes(config)  # a packed dataset's shape and classes
   _check_run(config)
   code = provenance.code()  # the code this run starts with, whatever the checkout does meanwhile
   workdir = _open_workdir(config, workdir)
@@ -252,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     members.write_configs()
   data = input_pipeline.load(config)
   g_state, d_state = members.create_states()
-  sampler = input_pipeline.make_sampler(config, data, members.keys('data'))
+  sampler = samplers.make_sampler(config, data, members.keys('data'))
   step_fn = members.make_step()
   ckpt = checkpoint.Checkpointer(workdir, config, code) if config.checkpoint.enabled else None
   start_step, g_state, d_state = _start(ckpt, config, g_state, d_state)

@@ -33,6 +33,11 @@ def _check(cond: bool, msg: str) -> None:
     raise ConfigError(msg)
 
 
+# () means "picked for the data": the packed dataset's shape (data.source='folder', resolved before
+# validation), widths for the image size (dcgan, resnet); the architecture checks say where it is allowed.
+_MAY_BE_EMPTY = ('data.image_shape', 'model.g_features', 'model.d_features')
+
+
 def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, prefix: str) -> None:
   for key in config:
     if f'{prefix}{key}' in RENAMED:
@@ -60,7 +65,10 @@ def _check_schema(config: ml_collections.ConfigDict, schema: ml_collections.Conf
       _check(ok, f'{name} must be a sequence of numbers, got {value!r}')
     elif isinstance(ref, tuple):
       ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) and v > 0 for v in value)
-      _check(ok and len(value) > 0, f'{name} must be a non-empty sequence of positive ints, got {value!r}')
+      empty = '' if name in _MAY_BE_EMPTY else 'non-empty '
+      _check(
+        ok and (empty == '' or len(value) > 0), f'{name} must be a {empty}sequence of positive ints, got {value!r}'
+      )
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -131,6 +139,8 @@ def _validate_data(config: ml_collections.ConfigDict) -> None:
     _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
   else:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
+  _check(config.data.device_cache_mb >= 0, f'data.device_cache_mb must be >= 0, got {config.data.device_cache_mb}')
+  _check(not config.data.random_flip or len(shape) == 3, 'data.random_flip mirrors images (H, W, C); not for toy data')
 
 
 def _validate_architectures(config: ml_collections.ConfigDict) -> None:
@@ -141,18 +151,35 @@ def _validate_architectures(config: ml_collections.ConfigDict) -> None:
   d_archs, g_archs = allowed('model.d_arch', D_ARCHS), allowed('model.g_arch', G_ARCHS)
   _check(m.d_arch in d_archs, f'model.d_arch must be one of {d_archs}, got {m.d_arch!r}')
   _check(m.g_arch in g_archs, f'model.g_arch must be one of {g_archs}, got {m.g_arch!r}')
-  if m.g_arch == 'dcgan':
-    ok = len(shape) == 3 and shape[0] == shape[1] and upsamplings(shape[0]) == len(m.g_features)
+  if m.g_arch == 'dcgan' and len(shape) == 3:
+    ups = upsamplings(shape[0])
     _check(
-      ok,
-      f"model.g_arch='dcgan' needs square images and one g_features entry per resolution below the output "
-      f'({upsamplings(shape[0]) if shape else 0} for {shape}), got g_features={tuple(m.g_features)}',
+      ups == upsamplings(shape[1]) and min(shape[0], shape[1]) // 2**ups >= 4,
+      f"model.g_arch='dcgan' needs sides that halve to 4-7 in as many halvings (28, 32, 48, 64, 96, 128 ...), "
+      f'got data.image_shape={shape}',
     )
+    _check(
+      not m.g_features or len(m.g_features) == ups,
+      f"model.g_arch='dcgan' needs one g_features entry per resolution below the output ({ups} for {shape}), "
+      f'got g_features={tuple(m.g_features)}; () picks them',
+    )
+  _validate_resnet(config, shape)
+  _check(
+    bool(m.g_features) or m.g_arch in ('dcgan', 'resnet', 'dirac'),
+    f"model.g_features=() picks widths only for g_arch 'dcgan' or 'resnet', not {m.g_arch!r}",
+  )
+  _check(
+    bool(m.d_features) or m.d_arch in ('conv', 'dcgan', 'resnet', 'dirac'),
+    f'model.d_features=() picks widths only for image discriminators, not d_arch={m.d_arch!r}',
+  )
   _check(m.g_kernel_size >= 2, f'model.g_kernel_size must be >= 2, got {m.g_kernel_size}')
   _validate_dirac(config)
   for name in ('d_conv_impl', 'g_conv_impl'):
     _check(m[name] in CONV_IMPLS, f'model.{name} must be one of {CONV_IMPLS}, got {m[name]!r}')
-  _check(m.num_classes >= 0, f'model.num_classes must be >= 0, got {m.num_classes}')
+  _check(
+    m.num_classes >= 0,
+    f"model.num_classes must be >= 0 (-1, the data's classes, only with data.source='folder'), got {m.num_classes}",
+  )
   _check(m.latent_categories >= 0, f'model.latent_categories must be >= 0, got {m.latent_categories}')
   _check(
     not (m.num_classes and m.latent_categories),
@@ -162,6 +189,44 @@ def _validate_architectures(config: ml_collections.ConfigDict) -> None:
     not m.num_classes or (m.d_arch != 'mlp' and config.data.source != 'toy'),
     'model.num_classes (a conditional GAN) needs labelled images and a conv D, not toy data or the MLP D',
   )
+
+
+def _validate_resnet(config: ml_collections.ConfigDict, shape: tuple) -> None:
+  """The SNGAN ResNet's sizes, and the options its D does not have."""
+  m = config.model
+  if 'resnet' not in (m.g_arch, m.d_arch):
+    return
+  ups = upsamplings(shape[0]) if len(shape) == 3 else 0
+  _check(
+    len(shape) == 3 and ups >= 2 and ups == upsamplings(shape[1]) and min(shape[:2]) // 2**ups >= 4,
+    f"model.g_arch/d_arch='resnet' needs sides of at least 16 that halve to 4-7 in as many halvings "
+    f'(16, 28, 32, 48, 64, 128 ...), got data.image_shape={shape}',
+  )
+  if m.g_arch == 'resnet':
+    _check(
+      not m.g_features or len(m.g_features) == ups,
+      f"model.g_arch='resnet' needs one g_features entry per upsampling block ({ups} for {shape}), "
+      f'got {tuple(m.g_features)}; () picks 256 each',
+    )
+  if m.d_arch == 'resnet':
+    _check(
+      not m.d_features or len(m.d_features) == ups + 1,
+      f"model.d_arch='resnet' needs one d_features entry per block ({ups + 1} for {shape}: the first, "
+      f'{ups - 2} more downsampling, 2 plain), got {tuple(m.d_features)}; () picks 128 each',
+    )
+    unsupported = [
+      name
+      for name, on in (
+        ('model.d_dropout', m.d_dropout),
+        ('model.d_input_noise', m.d_input_noise),
+        ('model.d_minibatch_std', m.d_minibatch_std),
+        ('model.d_hidden', m.d_hidden),
+        ("model.d_norm='batch'", m.d_norm != 'none'),
+        ('loss.info_weight', config.loss.info_weight),
+      )
+      if on
+    ]
+    _check(not unsupported, f"model.d_arch='resnet' does not implement {', '.join(unsupported)}")
 
 
 def _validate_rules(config: ml_collections.ConfigDict) -> None:

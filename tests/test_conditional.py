@@ -8,7 +8,7 @@ from PIL import Image
 
 import ganjax
 from ganjax import config as config_lib
-from ganjax import input_pipeline, objectives, states, train, train_step
+from ganjax import objectives, samplers, states, train, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 from tests.conftest import run_cli
@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 def test_the_sampler_hands_each_image_its_own_label():
   images = np.arange(12, dtype=np.uint8).reshape(12, 1, 1, 1)
   labels = np.arange(12) % 3
-  sampler = input_pipeline.DeviceSampler(images, 4, jax.random.key(0), labels=labels)
+  sampler = samplers.DeviceSampler(images, 4, jax.random.key(0), labels=labels)
   batch = sampler.batch(1)
   got_images, got_labels = batch['image'], batch['label']
   idx = sampler.indices(1)

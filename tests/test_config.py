@@ -9,6 +9,11 @@ from tests.conftest import EXPERIMENTS
 @pytest.mark.parametrize('name', sorted(p.stem for p in EXPERIMENTS.glob('*.py')))
 def test_experiments_are_valid_and_have_the_keys_tools_use(name):
   config = config_lib.load_experiment(EXPERIMENTS / f'{name}.py')
+  if config.data.source == 'folder':  # as with_data_shapes resolves it from a packed dataset
+    assert tuple(config.data.image_shape) == ()
+    for shape in ((32, 32, 3), (64, 64, 3), (28, 28, 1)):
+      config.data.image_shape = shape
+      validate(config)
   validate(config)
   for key in ('seed', 'train.num_steps', 'train.batch_size', 'train.log_every_steps'):
     section, _, field = key.rpartition('.')

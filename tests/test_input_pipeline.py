@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import input_pipeline
+from ganjax import input_pipeline, samplers
 from ganjax.errors import DataError
 
 
@@ -96,46 +96,46 @@ def test_tfds_missing_dataset_is_a_clear_error(tiny_config, tmp_path):
 
 def test_sampler_is_deterministic_and_covers_each_epoch():
   images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * 20
-  sampler = input_pipeline.DeviceSampler(images, 3, jax.random.key(0))
+  sampler = samplers.DeviceSampler(images, 3, jax.random.key(0))
   assert sampler.steps_per_epoch == 3
   epoch0 = np.concatenate([np.asarray(sampler.batch(i)['image']).ravel() for i in range(3)])
   assert len(set(epoch0.tolist())) == 9  # no repeats within an epoch; one image left over
-  again = input_pipeline.DeviceSampler(images, 3, jax.random.key(0))
+  again = samplers.DeviceSampler(images, 3, jax.random.key(0))
   # Any step can be asked for directly (as after a resume) and gives the same batch.
   np.testing.assert_array_equal(again.batch(4)['image'], sampler.batch(4)['image'])
   np.testing.assert_array_equal(again.batch(1)['image'], sampler.batch(1)['image'])
-  other = input_pipeline.DeviceSampler(images, 3, jax.random.key(1))
+  other = samplers.DeviceSampler(images, 3, jax.random.key(1))
   assert not np.array_equal(other.batch(0)['image'], sampler.batch(0)['image'])
 
 
 def test_batches_are_scaled_to_minus_one_one():
   images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
-  batch = np.asarray(input_pipeline.DeviceSampler(images, 2, jax.random.key(0)).batch(0)['image'])
+  batch = np.asarray(samplers.DeviceSampler(images, 2, jax.random.key(0)).batch(0)['image'])
   assert sorted(batch.ravel().tolist()) == [-1.0, 1.0]
 
 
 def test_hosts_and_devices_share_the_global_batch_once_in_order():
   indices = np.arange(16)
-  shares = [input_pipeline.host_slice(indices, process, 2) for process in range(2)]
+  shares = [samplers.host_slice(indices, process, 2) for process in range(2)]
   np.testing.assert_array_equal(np.concatenate(shares), indices)
-  per_device = input_pipeline.device_split(shares[1], 4)  # host 1's share over its 4 devices
+  per_device = samplers.device_split(shares[1], 4)  # host 1's share over its 4 devices
   assert per_device.shape == (4, 2)
   np.testing.assert_array_equal(per_device.ravel(), np.arange(8, 16))
   # Sweep members: (K, B) -> (devices, K, B / devices), each device a slice of every member's batch.
-  members = input_pipeline.device_split(np.arange(12).reshape(2, 6), 3)
+  members = samplers.device_split(np.arange(12).reshape(2, 6), 3)
   assert members.shape == (3, 2, 2)
   np.testing.assert_array_equal(members[1, 0], [2, 3])
   np.testing.assert_array_equal(members[2, 1], [10, 11])
   with pytest.raises(DataError, match='does not divide among 3 processes'):
-    input_pipeline.host_slice(np.arange(10), 0, 3)
+    samplers.host_slice(np.arange(10), 0, 3)
 
 
 def test_sweep_members_each_follow_their_own_seed():
   images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
   keys = jax.random.split(jax.random.key(0), 2)
-  stacked = input_pipeline.DeviceSampler(images, 3, keys)
+  stacked = samplers.DeviceSampler(images, 3, keys)
   for k in range(2):
-    alone = input_pipeline.DeviceSampler(images, 3, keys[k])
+    alone = samplers.DeviceSampler(images, 3, keys[k])
     for step in (0, 4):
       np.testing.assert_array_equal(stacked.indices(step)[k], alone.indices(step))
   assert stacked.batch(0)['image'].shape == (1, 2, 3, 1, 1, 1)

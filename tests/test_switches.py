@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import input_pipeline, objectives, states, train, train_step
+from ganjax import objectives, samplers, states, train, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 
@@ -43,7 +43,7 @@ def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
   assert np.isfinite(float(metrics['d_loss']))
   # The sampler hands each step n_critic consecutive batches of the epoch's order.
   images = np.arange(24, dtype=np.uint8).reshape(24, 1, 1, 1)
-  sampler = input_pipeline.DeviceSampler(images, 4, jax.random.key(0), chunks=3)
+  sampler = samplers.DeviceSampler(images, 4, jax.random.key(0), chunks=3)
   assert sampler.steps_per_epoch == 2 and sampler.indices(1).shape == (3, 4)
   assert sorted(np.concatenate([sampler.indices(0).ravel(), sampler.indices(1).ravel()])) == list(range(24))
 

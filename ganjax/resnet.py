@@ -1,0 +1,170 @@
+"""The SNGAN ResNet generator and discriminator (Miyato et al. 2018), as mimicry's `sngan_32.py` builds them.
+
+G: z -> Dense to a 4x4 (4-7 per side) map of `features[0]` channels -> one upsampling residual block
+per doubling (BatchNorm, ReLU, nearest 2x, 3x3 conv, twice; a 1x1 conv on the shortcut) -> BatchNorm,
+ReLU, 3x3 conv to the image's channels, tanh. At 32x32 with 256 channels and z of 128: 4,276,739
+parameters, mimicry's count.
+
+D: an "optimised" first block (3x3 conv, ReLU, 3x3 conv, 2x2 average pool; shortcut: pool, then a 1x1
+conv), downsampling blocks to 8x8 (6 for 48, ...), two plain blocks, ReLU, a sum over positions and a
+linear layer to one logit; every layer spectrally normalised. At 32x32 with 128 channels: 1,053,825
+parameters, mimicry's count.
+
+Conditional (`num_classes` > 0): G's BatchNorms take a per-class scale and shift (conditional BN);
+D adds the projection term <embed(y), features> (Miyato & Koyama 2018); unlike mimicry's, the class
+embedding is not spectrally normalised.
+
+Initialisation as mimicry: Xavier-uniform kernels, gain sqrt(2) inside residual branches and 1 for
+shortcuts and the dense layers; biases start at zero (torch keeps its default uniform biases there).
+"""
+
+import math
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax import augment
+from ganjax.config import upsamplings
+
+
+def _xavier(gain: float) -> nn.initializers.Initializer:
+  return nn.initializers.variance_scaling(gain**2, 'fan_avg', 'uniform')
+
+
+_BRANCH = _xavier(math.sqrt(2.0))
+_SHORTCUT = _xavier(1.0)
+
+
+def _upsample(x: jax.Array) -> jax.Array:
+  """Nearest-neighbour 2x, as torch's `F.interpolate(scale_factor=2)`."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def _avg_pool(x: jax.Array) -> jax.Array:
+  return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+class _Norm(nn.Module):
+  """BatchNorm, with a per-class scale and shift when `num_classes` > 0 (conditional BN)."""
+
+  num_classes: int = 0
+  momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, train: bool, axis_name, labels):
+    conditional = self.num_classes > 0
+    x = nn.BatchNorm(
+      use_running_average=not train,
+      momentum=self.momentum,
+      epsilon=1e-5,
+      axis_name=axis_name if train else None,
+      use_scale=not conditional,
+      use_bias=not conditional,
+    )(x)
+    if not conditional:
+      return x
+    channels = x.shape[-1]
+    gamma = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.ones, name='scale')(labels)
+    beta = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.zeros, name='shift')(labels)
+    return x * gamma[:, None, None, :] + beta[:, None, None, :]
+
+
+class GBlock(nn.Module):
+  """G's residual block: (BN, ReLU, upsample, conv3, BN, ReLU, conv3) + conv1(upsample(x))."""
+
+  features: int
+  num_classes: int = 0
+
+  @nn.compact
+  def __call__(self, x, train: bool, axis_name, labels):
+    h = nn.relu(_Norm(self.num_classes, name='b1')(x, train, axis_name, labels))
+    h = nn.Conv(self.features, (3, 3), padding=1, kernel_init=_BRANCH, name='c1')(_upsample(h))
+    h = nn.relu(_Norm(self.num_classes, name='b2')(h, train, axis_name, labels))
+    h = nn.Conv(self.features, (3, 3), padding=1, kernel_init=_BRANCH, name='c2')(h)
+    shortcut = nn.Conv(self.features, (1, 1), padding=0, kernel_init=_SHORTCUT, name='c_sc')(_upsample(x))
+    return h + shortcut
+
+
+class ResNetGenerator(nn.Module):
+  """The SNGAN ResNet G (see the module's docstring); `features`: the channels of each upsampling block."""
+
+  features: Sequence[int] = (256, 256, 256)
+  image_shape: Sequence[int] = (32, 32, 3)
+  num_classes: int = 0
+
+  @nn.compact
+  def __call__(self, z, train: bool = True, axis_name: str | None = None, labels=None) -> jax.Array:
+    height, width, channels = self.image_shape
+    ups = upsamplings(height)
+    base_h, base_w = height // 2**ups, width // 2**ups
+    x = nn.Dense(base_h * base_w * self.features[0], kernel_init=_SHORTCUT, name='l1')(z)
+    x = x.reshape((z.shape[0], base_h, base_w, self.features[0]))
+    for i, width_i in enumerate(self.features):
+      x = GBlock(width_i, self.num_classes, name=f'block{i + 2}')(x, train, axis_name, labels)
+    x = nn.relu(_Norm(self.num_classes, name='b_out')(x, train, axis_name, labels))
+    x = nn.Conv(channels, (3, 3), padding=1, kernel_init=_SHORTCUT, name='c_out')(x)
+    return jnp.tanh(x)
+
+
+class DBlock(nn.Module):
+  """D's residual block: (ReLU, conv3, ReLU, conv3[, pool]) + [pool](conv1(x)), every conv spectrally
+  normalised; `optimised`: the first block, (conv3, ReLU, conv3, pool) + conv1(pool(x))."""
+
+  features: int
+  downsample: bool
+  optimised: bool = False
+
+  @nn.compact
+  def __call__(self, x, update_stats: bool):
+    def conv(width, size, init, name):
+      layer = nn.Conv(width, (size, size), padding=(size - 1) // 2, kernel_init=init, name=name)
+      return lambda v: nn.SpectralNorm(layer, name=f'{name}_sn')(v, update_stats=update_stats)
+
+    h = x if self.optimised else nn.relu(x)
+    h = conv(self.features, 3, _BRANCH, 'c1')(h)
+    h = conv(self.features, 3, _BRANCH, 'c2')(nn.relu(h))
+    if self.downsample:
+      h = _avg_pool(h)
+    if self.optimised:
+      shortcut = conv(self.features, 1, _SHORTCUT, 'c_sc')(_avg_pool(x))
+    elif self.downsample or x.shape[-1] != self.features:
+      shortcut = conv(self.features, 1, _SHORTCUT, 'c_sc')(x)
+      shortcut = _avg_pool(shortcut) if self.downsample else shortcut
+    else:
+      shortcut = x
+    return h + shortcut
+
+
+class ResNetDiscriminator(nn.Module):
+  """The SNGAN ResNet D (see the module's docstring); `features`: the channels of each block, the first
+  the optimised block, then the downsampling blocks, then two plain blocks."""
+
+  features: Sequence[int] = (128, 128, 128, 128)
+  num_classes: int = 0
+  augment: Sequence[str] = ()
+
+  @nn.compact
+  def __call__(
+    self, x, train: bool = True, axis_name: str | None = None, update_stats: bool = False, labels=None
+  ) -> jax.Array:
+    if train and self.augment:
+      x = augment.diff_augment(x, self.make_rng('augment'), self.augment)
+    downs = len(self.features) - 2  # the optimised block and the downsampling ones
+    for i, width in enumerate(self.features):
+      x = DBlock(width, downsample=i < downs, optimised=i == 0, name=f'block{i + 1}')(x, update_stats)
+    features = jnp.sum(nn.relu(x), axis=(1, 2))
+    linear = nn.Dense(1, kernel_init=_SHORTCUT, name='l_out')
+    logits = nn.SpectralNorm(linear, name='l_out_sn')(features, update_stats=update_stats)[:, 0]
+    if self.num_classes:
+      embed = nn.Embed(self.num_classes, features.shape[-1], embedding_init=_SHORTCUT, name='embed')
+      logits = logits + jnp.sum(embed(labels) * features, axis=-1)
+    return logits
+
+
+def default_widths(image_shape: Sequence[int], generator: bool) -> tuple[int, ...]:
+  """mimicry's widths for `model.g_features=()` / `d_features=()`: G 256 per upsampling block; D 128 for
+  the optimised block, each downsampling block to 8x8 (4-7 per side after one fewer halving) and two more."""
+  ups = upsamplings(image_shape[0])
+  return (256,) * ups if generator else (128,) * (ups - 1 + 2)
