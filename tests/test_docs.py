@@ -54,7 +54,8 @@ def test_every_script_block_has_its_markers():
   blocks = {
     'README.md': ('headline', 'warmstart'),
     'docs/results.md': ('quality', 'toy', 'compare', 'rules'),
-    'docs/performance.md': ('perf',),
+    'docs/performance.md': ('perf', 'images'),
+    'docs/images.md': ('demo',),
   }
   for page, names in blocks.items():
     text = (ROOT / page).read_text()

@@ -89,3 +89,21 @@ def test_auto_conv_impl_is_patches_on_cpu_and_xla_on_accelerators(monkeypatch):
     assert g.conv_impl == d.conv_impl == want, backend
   config.model.d_conv_impl = 'xla'  # an explicit choice stays, whatever the backend
   assert _build(config)[1].conv_impl == 'xla'
+
+
+@pytest.mark.parametrize('classes', [0, 10])
+def test_the_sngan_resnet_has_mimicrys_parameter_counts_at_32x32(classes):
+  config = load_experiment(EXPERIMENTS / 'images_sngan.py')
+  config.data.image_shape = (32, 32, 3)
+  config.model.num_classes = classes
+  g, d = _build(config)
+  g_vars = g.init(jax.random.key(0), jnp.zeros((2, 128)), train=False, labels=jnp.zeros((2,), jnp.int32))
+  d_vars = d.init(jax.random.key(1), jnp.zeros((2, 32, 32, 3)), train=False, labels=jnp.zeros((2,), jnp.int32))
+  if not classes:  # mimicry's SNGANGenerator32 and SNGANDiscriminator32
+    assert _count(g_vars['params']) == 4_276_739 and _count(d_vars['params']) == 1_053_825
+  else:  # conditional BN: a scale and shift per class instead of one learned pair; projection: 10 x 128
+    assert _count(g_vars['params']) == 4_276_739 + 7 * 2 * 256 * (classes - 1)
+    assert _count(d_vars['params']) == 1_053_825 + classes * 128
+  # Every D layer is spectrally normalised: its estimates live in batch_stats.
+  kernels = [path for path, _ in jax.tree_util.tree_flatten_with_path(d_vars['params'])[0] if 'kernel' in str(path)]
+  assert len(kernels) == 11 and len(jax.tree.leaves(d_vars['batch_stats'])) == 2 * len(kernels)  # u and sigma
