@@ -114,8 +114,7 @@ def text(r: dict) -> str:
 
   return '\n'.join(
     [
-      f'Written by `python benchmarks/images_speed.py --doc` on {datetime.date.today()}: {code_now()}; '
-      f'{machine()}.',
+      f'Written by `python benchmarks/images_speed.py --doc` on {datetime.date.today()}: {code_now()}; {machine()}.',
       '',
       '| measure | value | target |',
       '| --- | ---: | ---: |',

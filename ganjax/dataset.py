@@ -179,6 +179,46 @@ def _decoded(
     yield from pool.map(_decode, names, chunksize=max(1, min(256, len(names) // (8 * workers))))
 
 
+def _write_arrays(
+  partial: pathlib.Path,
+  source: pathlib.Path,
+  names: list[str],
+  label_ids: list[int],
+  shape: tuple[int, int, int],
+  workers: int,
+  skip_bad: bool,
+  progress: bool,
+) -> tuple[np.ndarray, list[str]]:
+  """Decodes every image into `partial`'s images.npy and labels.npy; returns (labels, skipped names)."""
+  from tqdm import tqdm  # a progress bar for the command line
+
+  images = np.lib.format.open_memmap(partial / 'all.npy', 'w+', np.uint8, (len(names), *shape))
+  kept, bad = [], []
+  bar = tqdm(total=len(names), unit='img', desc=f'packing {source.name}', disable=not progress, file=sys.stderr)
+  with bar:  # closed before an error's line is printed
+    for i, (image, why) in enumerate(_decoded(source, names, shape, workers)):
+      bar.update()
+      if image is None:
+        if not skip_bad:
+          raise DataError(f'cannot read image {source / names[i]}: {why} (--skip_bad skips such files)')
+        bad.append(names[i])
+        continue
+      images[len(kept)] = image
+      kept.append(i)
+  if not kept:
+    raise DataError(f'no readable image in {source}: all {len(bad)} failed, e.g. {names[0]}')
+  final = np.lib.format.open_memmap(partial / packed.IMAGES, 'w+', np.uint8, (len(kept), *shape))
+  for start in range(0, len(kept), 4096):  # in chunks: the set may not fit in memory
+    end = min(start + 4096, len(kept))
+    final[start:end] = images[start:end]
+  final.flush()
+  del images, final
+  (partial / 'all.npy').unlink()
+  labels = np.asarray([label_ids[i] for i in kept], np.int32)
+  np.save(partial / packed.LABELS, labels)
+  return labels, bad
+
+
 def pack(
   source: str | pathlib.Path,
   dest: str | pathlib.Path,
@@ -191,8 +231,6 @@ def pack(
   progress: bool = True,
 ) -> dict:
   """Packs SRC into DEST (see the module's docstring); returns the metadata written."""
-  from tqdm import tqdm  # a progress bar for the command line
-
   source, dest = pathlib.Path(source).expanduser(), pathlib.Path(dest).expanduser()
   height, width = parse_resolution(resolution)
   if dest.exists() and not overwrite:
@@ -205,43 +243,19 @@ def pack(
   partial.mkdir()
   try:
     shape = (height, width, channels)
-    images = np.lib.format.open_memmap(partial / 'all.npy', 'w+', np.uint8, (len(names), *shape))
-    kept, bad = [], []
-    bar = tqdm(total=len(names), unit='img', desc=f'packing {source.name}', disable=not progress, file=sys.stderr)
-    with bar:  # closed before an error's line is printed
-      for i, (image, why) in enumerate(_decoded(source, names, shape, workers)):
-        bar.update()
-        if image is None:
-          if not skip_bad:
-            raise DataError(f'cannot read image {source / names[i]}: {why} (--skip_bad skips such files)')
-          bad.append(names[i])
-          continue
-        images[len(kept)] = image
-        kept.append(i)
-    if not kept:
-      raise DataError(f'no readable image in {source}: all {len(bad)} failed, e.g. {names[0]}')
-    labels_out = np.asarray([label_ids[i] for i in kept], np.int32)
-    final = np.lib.format.open_memmap(partial / packed.IMAGES, 'w+', np.uint8, (len(kept), *shape))
-    for start in range(0, len(kept), 4096):  # in chunks: the set may not fit in memory
-      end = min(start + 4096, len(kept))
-      final[start:end] = images[start:end]
-    final.flush()
-    del images
-    (partial / 'all.npy').unlink()
-    np.save(partial / packed.LABELS, labels_out)
+    labels_out, bad = _write_arrays(partial, source, names, label_ids, shape, workers, skip_bad, progress)
     meta = {
-      'count': len(kept),
+      'count': len(labels_out),
       'shape': list(shape),
       'label_names': label_names,
       'class_counts': np.bincount(labels_out, minlength=max(1, len(label_names))).tolist(),
-      'sha256': packed.content_sha256(final, labels_out),
+      'sha256': packed.content_sha256(np.load(partial / packed.IMAGES, mmap_mode='r'), labels_out),
       'skipped': bad,
       'ignored_files': ignored,
       'source': str(source.absolute()),
       'args': {'resolution': f'{height}x{width}', 'channels': channels, 'labels': labels, 'skip_bad': skip_bad},
       'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
     }
-    del final
     packed.write_meta(partial, meta)
     _replace(partial, dest)
   finally:
