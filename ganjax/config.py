@@ -204,6 +204,16 @@ def upsamplings(size: int) -> int:
   return ups
 
 
+def first_map(image_shape) -> tuple[int, int, int] | None:
+  """(upsamplings, height, width) of the DCGAN and ResNet generators' first feature map for images
+  (H, W, ...): both sides halved as often, to 4-7 each; None for a shape that has no such map."""
+  height, width = image_shape[0], image_shape[1]
+  ups = upsamplings(height)
+  if upsamplings(width) != ups or min(height, width) // 2**ups < 4:
+    return None
+  return ups, height // 2**ups, width // 2**ups
+
+
 def experiments_dir() -> pathlib.Path | None:
   """The shipped experiment configs: `ganjax/experiments/` when installed, `experiments/` in a checkout."""
   package = pathlib.Path(__file__).resolve().parent

@@ -37,7 +37,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ganjax import packed
+from ganjax import packed, provenance
 from ganjax.errors import DataError
 
 EXTENSIONS = ('.bmp', '.gif', '.jpeg', '.jpg', '.png', '.webp')
@@ -154,13 +154,6 @@ def list_images(source: pathlib.Path, labels: str) -> tuple[list[str], list[int]
   return [n for n, _ in classed], [index[c] for _, c in classed], label_names, ignored + len(kept) - len(classed)
 
 
-def _cores() -> int:
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:  # not Linux
-    return os.cpu_count() or 1
-
-
 def _decoded(
   source: pathlib.Path, names: list[str], size: tuple[int, int, int], workers: int
 ) -> Iterator[tuple[np.ndarray | None, str]]:
@@ -236,7 +229,7 @@ def pack(
   if dest.exists() and not overwrite:
     raise DataError(f'--dest {dest} exists; pass --overwrite to replace it')
   names, label_ids, label_names, ignored = list_images(source, labels)
-  workers = workers or _cores()
+  workers = workers or provenance.cpu_cores()
   dest.parent.mkdir(parents=True, exist_ok=True)
   partial = dest.with_name(f'.{dest.name}.partial-{os.getpid()}')
   shutil.rmtree(partial, ignore_errors=True)

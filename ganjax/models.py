@@ -16,7 +16,7 @@ import ml_collections
 
 from ganjax import augment, choices, resnet
 from ganjax.choices import augment_policy
-from ganjax.config import g_classes, upsamplings
+from ganjax.config import first_map, g_classes, upsamplings
 from ganjax.patch_conv import PatchConv, PatchConvTranspose
 
 # Keras' default kernel initialiser (flax defaults to LeCun-normal).
@@ -236,9 +236,8 @@ class DCGANGenerator(nn.Module):
   def __call__(
     self, z: jax.Array, train: bool = True, axis_name: str | None = None, labels: jax.Array | None = None
   ) -> jax.Array:
-    height, width, channels = self.image_shape
-    ups = upsamplings(height)
-    base_h, base_w = height // 2**ups, width // 2**ups
+    _, base_h, base_w = first_map(self.image_shape)
+    channels = self.image_shape[-1]
 
     def bn_relu(x):
       x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, axis_name=axis_name)(x)

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax import augment
-from ganjax.config import upsamplings
+from ganjax.config import first_map, upsamplings
 
 
 def _xavier(gain: float) -> nn.initializers.Initializer:
@@ -96,9 +96,8 @@ class ResNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, train: bool = True, axis_name: str | None = None, labels=None) -> jax.Array:
-    height, width, channels = self.image_shape
-    ups = upsamplings(height)
-    base_h, base_w = height // 2**ups, width // 2**ups
+    _, base_h, base_w = first_map(self.image_shape)
+    channels = self.image_shape[-1]
     x = nn.Dense(base_h * base_w * self.features[0], kernel_init=_SHORTCUT, name='l1')(z)
     x = x.reshape((z.shape[0], base_h, base_w, self.features[0]))
     for i, width_i in enumerate(self.features):

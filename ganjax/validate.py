@@ -24,7 +24,7 @@ from ganjax.choices import (
   allowed,
   augment_policy,
 )
-from ganjax.config import RENAMED, SWEEPABLE, members, tutorial_config, upsamplings
+from ganjax.config import RENAMED, SWEEPABLE, first_map, members, tutorial_config, upsamplings
 from ganjax.errors import ConfigError
 
 
@@ -154,7 +154,7 @@ def _validate_architectures(config: ml_collections.ConfigDict) -> None:
   if m.g_arch == 'dcgan' and len(shape) == 3:
     ups = upsamplings(shape[0])
     _check(
-      ups == upsamplings(shape[1]) and min(shape[0], shape[1]) // 2**ups >= 4,
+      first_map(shape) is not None,
       f"model.g_arch='dcgan' needs sides that halve to 4-7 in as many halvings (28, 32, 48, 64, 96, 128 ...), "
       f'got data.image_shape={shape}',
     )
@@ -198,7 +198,7 @@ def _validate_resnet(config: ml_collections.ConfigDict, shape: tuple) -> None:
     return
   ups = upsamplings(shape[0]) if len(shape) == 3 else 0
   _check(
-    len(shape) == 3 and ups >= 2 and ups == upsamplings(shape[1]) and min(shape[:2]) // 2**ups >= 4,
+    len(shape) == 3 and ups >= 2 and first_map(shape) is not None,
     f"model.g_arch/d_arch='resnet' needs sides of at least 16 that halve to 4-7 in as many halvings "
     f'(16, 28, 32, 48, 64, 128 ...), got data.image_shape={shape}',
   )
