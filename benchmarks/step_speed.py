@@ -43,6 +43,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import timing
 from readme_block import code_now
 
@@ -64,6 +65,8 @@ def bench_step(
   experiment: str | None = None,
   partner: tuple[Callable[[int], None], int] | None = None,
   roofline: Callable[[int], None] | None = None,
+  overrides: Callable | None = None,
+  calls: int | None = None,
 ) -> dict:
   """Steps/s, compile time, FLOPs and page faults of the package's train step on device-resident data.
 
@@ -71,14 +74,18 @@ def bench_step(
   D's convolution implementation ('patches' or 'xla'). With `partner` (`run(n)` of a warmed-up
   PyTorch step and its calls per window), the two are timed in alternating windows, so that the
   machine's drift (up to 30% within minutes on the development machine) falls on both alike; its
-  median rate is returned as 'partner_steps_per_s'. With `roofline` (a `matmul_runner`), the matmul
-  roofline is timed in windows that alternate with the step's too ('matmul_gflops'), for the same reason.
+  median rate is returned as 'partner_steps_per_s'. `overrides(config)` edits the config before the
+  states are built; `calls`: steps per timed window (default: 640 images' worth, at least 3). With
+  `roofline` (a `matmul_runner`), the matmul roofline is timed in windows that alternate with the
+  step's too ('matmul_gflops'), for the same reason.
   """
   config = load_experiment(_ROOT / 'experiments' / f'{experiment}.py') if experiment else tutorial_config()
   config.train.batch_size = batch_size
   config.train.d_update = d_update
   if conv_impl:
     config.model.d_conv_impl = config.model.g_conv_impl = conv_impl
+  if overrides is not None:
+    overrides(config)
   # The package's data-parallel step, as the training loop runs it (replicated states, sharded batch).
   g_state, d_state = train_step.replicate(states.create_states(config, jax.random.key(0)))
   step = train_step.make_train_step(config)
@@ -103,9 +110,9 @@ def bench_step(
     faults[0] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     faults[1] += n
 
-  run(3)  # warm-up
+  run(min(3, calls or 3))  # warm-up
   faults[:] = [0, 0]
-  calls = max(3, 640 // batch_size)
+  calls = calls or max(3, 640 // batch_size)
   result = {'compile_s': compile_s, 'gflop_per_step': flops / 1e9}
   others = {}  # timed in windows that alternate with ours: name -> (run, calls per window, rates)
   if partner is not None:
@@ -176,6 +183,51 @@ def bench_eigen_conv(windows: int) -> dict[int, float]:
   return {int(b): r for b, r in rates.items()}
 
 
+def random_packed(folder: pathlib.Path, num: int, shape: tuple[int, int, int], seed: int = 0) -> pathlib.Path:
+  """A packed dataset (ganjax.packed's format) of `num` uniform random images: data for a step's timing."""
+  from ganjax import packed
+
+  folder.mkdir(parents=True, exist_ok=True)
+  images = np.random.default_rng(seed).integers(0, 256, (num, *shape), np.uint8)
+  labels = np.zeros(num, np.int32)
+  np.save(folder / packed.IMAGES, images)
+  np.save(folder / packed.LABELS, labels)
+  meta = {'count': num, 'shape': list(shape), 'label_names': [], 'sha256': packed.content_sha256(images, labels)}
+  packed.write_meta(folder, meta)
+  return folder
+
+
+SNGAN_STEP_CALLS = 2  # steps per timed window: one SNGAN step (5 D updates, 1 G update) takes seconds here
+
+
+def bench_sngan(windows: int) -> dict[str, float]:
+  """experiments/images_sngan.py's step at 32x32, batch 64, on random data, with its PyTorch twin timed in
+  alternating windows when torch is installed: in a subprocess with the XLA flags `ganjax.main` sets
+  for a `resnet` run (`host.prefer_eigen_convolutions`), as users get it."""
+  env = dict(os.environ)
+  host.prefer_eigen_convolutions(load_experiment(_ROOT / 'experiments' / 'images_sngan.py').model, env)
+  return _worker('sngan-worker', windows, env)
+
+
+def _sngan_worker(windows: int, torch_gan) -> dict[str, float]:
+  partner = None
+  if torch_gan is not None:
+    partner = torch_gan.warmed_runner(torch_gan.sngan_step(64), warm=2), SNGAN_STEP_CALLS
+  with tempfile.TemporaryDirectory() as tmp:
+    folder = random_packed(pathlib.Path(tmp) / 'random32', 4096, (32, 32, 3))
+
+    def overrides(config):
+      config.data.path, config.data.image_shape = str(folder), (32, 32, 3)
+
+    r = bench_step(64, 'joint', windows, 'auto', 'images_sngan', partner, None, overrides, SNGAN_STEP_CALLS)
+  out = {'sngan32_steps_per_s_b64': r['steps_per_s'], 'sngan32_compile_s': r['compile_s']}
+  out['sngan32_xla_flags'] = os.environ.get('XLA_FLAGS', '')
+  if partner is not None:
+    out['sngan32_torch_steps_per_s_b64'] = r['partner_steps_per_s']
+    out['sngan32_speedup_vs_torch_b64'] = r['steps_per_s'] / r['partner_steps_per_s']
+  return out
+
+
 def bench_system_malloc(windows: int) -> dict[str, float]:
   """The default's batch-256 step under glibc's own malloc settings (no `ganjax.host`): steps/s, page faults."""
   return _worker('system-malloc-worker', windows, {k: v for k, v in os.environ.items() if not k.startswith('MALLOC_')})
@@ -239,6 +291,8 @@ def main() -> None:
   parser.add_argument('--devices-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--eigen-conv-worker', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--system-malloc-worker', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--sngan-worker', action='store_true', help=argparse.SUPPRESS)
+  parser.add_argument('--sngan-only', action='store_true', help='only the SNGAN 32x32 step and its twin')
   args = parser.parse_args()
   if args.system_malloc_worker:  # a subprocess of bench_system_malloc: glibc's defaults, as without ganjax.host
     r = bench_step(256, 'joint', args.windows, experiment='mnist_gan')
@@ -269,6 +323,20 @@ def main() -> None:
     if torch_gan is None:
       return None
     return torch_gan.warmed_runner(make_step(batch)), torch_gan.calls_per_window(batch)
+
+  if args.sngan_worker:  # a subprocess of bench_sngan: under the XLA flags of a resnet run
+    print(json.dumps(_sngan_worker(args.windows, torch_gan)))
+    return
+  if args.sngan_only:
+    r = bench_sngan(args.windows)
+    print(_sngan_line(r))
+    if args.readme:
+      from readme_block import DOCS, write
+
+      write(SNGAN_START, SNGAN_END, sngan_text(r, args.windows), DOCS / 'performance.md')
+    if args.json:
+      print(json.dumps(r))
+    return
 
   t_start = time.perf_counter()
   result = {'device': str(jax.devices()[0]), 'jax': jax.__version__, 'code': code_now()}
@@ -303,6 +371,7 @@ def main() -> None:
     if partner:
       result[f'default_torch_steps_per_s_b{batch}'] = r['partner_steps_per_s']
       result[f'default_speedup_vs_torch_b{batch}'] = r['steps_per_s'] / r['partner_steps_per_s']
+  result.update(bench_sngan(min(args.windows, 5)))
   system = bench_system_malloc(args.windows)
   result['default_steps_per_s_b256_system_malloc'] = system['steps_per_s']
   result['default_page_faults_per_step_b256_system_malloc'] = system['page_faults_per_step']
@@ -352,6 +421,7 @@ def main() -> None:
         f'ganjax/pytorch: {result[f"default_speedup_vs_torch_b{batch}"]:.2f}x'
       )
     print(line)
+  print(_sngan_line(result))
   print(
     f'default, batch 256, glibc malloc defaults (without ganjax.host): '
     f'{result["default_steps_per_s_b256_system_malloc"]:.2f} steps/s, '
@@ -383,7 +453,43 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def _sngan_line(r: dict) -> str:
+  line = f'images_sngan 32x32, batch 64: {r["sngan32_steps_per_s_b64"]:.3f} steps/s'
+  line += f' (XLA_FLAGS {r["sngan32_xla_flags"]!r})'
+  if 'sngan32_torch_steps_per_s_b64' in r:
+    line += (
+      f'; its PyTorch twin {r["sngan32_torch_steps_per_s_b64"]:.3f}, '
+      f'ganjax/pytorch: {r["sngan32_speedup_vs_torch_b64"]:.2f}x'
+    )
+  return line
+
+
 START, END = '<!-- perf:start -->', '<!-- perf:end -->'
+SNGAN_START, SNGAN_END = '<!-- sngan:start -->', '<!-- sngan:end -->'
+
+
+def sngan_text(r: dict, windows: int) -> str:
+  """The SNGAN block of docs/performance.md (`--sngan-only --readme`)."""
+  import datetime
+
+  from quality import machine
+
+  lines = [
+    f'Written by `python benchmarks/step_speed.py --sngan-only --readme` on {datetime.date.today()}: '
+    f'{code_now()}; {machine()}. Median of {windows} windows of {SNGAN_STEP_CALLS} steps each, ganjax and '
+    'its twin alternating; XLA_FLAGS as `ganjax.main` sets them for a `resnet` run: '
+    f'`{r["sngan32_xla_flags"] or "(none)"}`.',
+    '',
+    '| step (5 D updates + 1 G update, batch 64, 32x32) | steps/s | vs PyTorch twin |',
+    '| --- | ---: | ---: |',
+    f'| `images_sngan.py` in ganjax | {r["sngan32_steps_per_s_b64"]:.4f} | '
+    + (f'{r["sngan32_speedup_vs_torch_b64"]:.2f}x |' if 'sngan32_speedup_vs_torch_b64' in r else 'not run |'),
+  ]
+  if 'sngan32_torch_steps_per_s_b64' in r:
+    lines.append(f'| its PyTorch twin (`benchmarks/torch_gan.py`) | {r["sngan32_torch_steps_per_s_b64"]:.4f} | 1 |')
+    met = 'met' if r['sngan32_speedup_vs_torch_b64'] >= 1.25 else 'not met'
+    lines += ['', f'Target of the images issue, >= 1.25x the twin: {r["sngan32_speedup_vs_torch_b64"]:.2f}x, {met}.']
+  return '\n'.join(lines)
 
 
 def readme_tables(r: dict) -> str:
@@ -447,6 +553,13 @@ def readme_tables(r: dict) -> str:
     )
     if f'torch_steps_per_s_b{batch}' in r:
       lines.append(f'| tutorial in PyTorch, batch {batch} | {r[f"torch_steps_per_s_b{batch}"]:.2f} | | | | 1 |')
+  if 'sngan32_steps_per_s_b64' in r:
+    lines.append(
+      f'| `images_sngan` 32x32 (5 D updates, 1 G update), batch 64 | {r["sngan32_steps_per_s_b64"]:.3f} | '
+      f'{r["sngan32_compile_s"]:.2f} | | | {x("sngan32_speedup_vs_torch_b64")} |'
+    )
+    if 'sngan32_torch_steps_per_s_b64' in r:
+      lines.append(f'| its PyTorch twin, batch 64 | {r["sngan32_torch_steps_per_s_b64"]:.3f} | | | | 1 |')
   lines += [
     f'| `mnist_dcgan`, batch 64, patch convolutions | {r["dcgan_steps_per_s_b64_patches"]:.2f} | | | | |',
     f'| `mnist_dcgan`, batch 64, lax.conv and lax.conv_transpose | {r["dcgan_steps_per_s_b64_xla"]:.2f} | | | | |',
@@ -484,6 +597,7 @@ def _targets(r: dict) -> list[str]:
     ('the tutorial >= 1.25x PyTorch at batch 64', 'speedup_vs_torch_b64', 1.25, 'x'),
     ('>= 1.0x at batch 256', 'speedup_vs_torch_b256', 1.0, 'x'),
     ('>= 60% of the matmul roofline at batch 256', 'roofline_fraction_b256', 0.60, '%'),
+    ('the SNGAN 32x32 step >= 1.25x its PyTorch twin at batch 64', 'sngan32_speedup_vs_torch_b64', 1.25, 'x'),
   ]
   out = []
   for text, key, target, unit in checks:

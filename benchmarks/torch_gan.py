@@ -46,9 +46,9 @@ def make_models(latent_dim: int = 100) -> tuple[nn.Module, nn.Module]:
   return g, d
 
 
-def warmed_runner(step) -> Callable[[int], None]:
-  """`run(n)`: n calls of `step(i)`, after 10 warm-up calls (`timing.median_rate` times such runners)."""
-  for i in range(10):
+def warmed_runner(step, warm: int = 10) -> Callable[[int], None]:
+  """`run(n)`: n calls of `step(i)`, after `warm` warm-up calls (`timing.median_rate` times such runners)."""
+  for i in range(warm):
     step(i)
 
   def run(n: int) -> None:
@@ -224,4 +224,186 @@ def default_step(batch_size: int, seed: int = 0, num_steps: int = 4000) -> Calla
       ema(z, c)  # advances the EMA generator's own BatchNorm statistics (train mode)
 
   g.train(), d.train(), ema.train()
+  return step
+
+
+# The SNGAN ResNet of experiments/images_sngan.py (ganjax/resnet.py), as mimicry's `sngan_32.py` writes it.
+
+
+def _up(x):
+  return F.interpolate(x, scale_factor=2, mode='nearest')
+
+
+def _sn(layer: nn.Module) -> nn.Module:
+  return nn.utils.parametrizations.spectral_norm(layer)
+
+
+class SNGANGBlock(nn.Module):
+  """(BN, ReLU, nearest 2x, conv3, BN, ReLU, conv3) + conv1(nearest 2x)."""
+
+  def __init__(self, c_in: int, c_out: int):
+    super().__init__()
+    self.b1, self.b2 = nn.BatchNorm2d(c_in), nn.BatchNorm2d(c_out)
+    self.c1, self.c2 = nn.Conv2d(c_in, c_out, 3, 1, 1), nn.Conv2d(c_out, c_out, 3, 1, 1)
+    self.c_sc = nn.Conv2d(c_in, c_out, 1)
+
+  def forward(self, x):
+    h = self.c1(_up(torch.relu(self.b1(x))))
+    return self.c2(torch.relu(self.b2(h))) + self.c_sc(_up(x))
+
+
+class SNGANG(nn.Module):
+  """z -> Linear to 4x4xF0 -> upsampling blocks -> BN, ReLU, conv3 to 3 channels, tanh."""
+
+  def __init__(self, latent_dim: int = 128, widths=(256, 256, 256), channels: int = 3):
+    super().__init__()
+    self.width = widths[0]
+    self.l1 = nn.Linear(latent_dim, 16 * widths[0])
+    self.blocks = nn.Sequential(*[SNGANGBlock(a, b) for a, b in zip((widths[0], *widths[:-1]), widths, strict=True)])
+    self.b_out, self.c_out = nn.BatchNorm2d(widths[-1]), nn.Conv2d(widths[-1], channels, 3, 1, 1)
+
+  def forward(self, z):
+    x = self.l1(z).view(-1, 4, 4, self.width).permute(0, 3, 1, 2)  # ganjax's Dense output is laid out NHWC
+    return torch.tanh(self.c_out(torch.relu(self.b_out(self.blocks(x)))))
+
+
+class SNGANDBlock(nn.Module):
+  """(ReLU, conv3, ReLU, conv3[, pool]) + shortcut, spectrally normalised; the optimised first block:
+  (conv3, ReLU, conv3, pool) + conv1(pool(x))."""
+
+  def __init__(self, c_in: int, c_out: int, downsample: bool, optimised: bool = False):
+    super().__init__()
+    self.downsample, self.optimised = downsample, optimised
+    self.c1, self.c2 = _sn(nn.Conv2d(c_in, c_out, 3, 1, 1)), _sn(nn.Conv2d(c_out, c_out, 3, 1, 1))
+    learnable = optimised or downsample or c_in != c_out
+    self.c_sc = _sn(nn.Conv2d(c_in, c_out, 1)) if learnable else None
+
+  def forward(self, x):
+    h = self.c2(torch.relu(self.c1(x if self.optimised else torch.relu(x))))
+    if self.downsample:
+      h = F.avg_pool2d(h, 2)
+    if self.optimised:
+      return h + self.c_sc(F.avg_pool2d(x, 2))
+    if self.c_sc is None:
+      return h + x
+    shortcut = self.c_sc(x)
+    return h + (F.avg_pool2d(shortcut, 2) if self.downsample else shortcut)
+
+
+class SNGAND(nn.Module):
+  """Optimised block, downsampling blocks, two plain blocks, ReLU, sum over positions, SN linear."""
+
+  def __init__(self, widths=(128, 128, 128, 128), channels: int = 3):
+    super().__init__()
+    downs = len(widths) - 2
+    ins = (channels, *widths[:-1])
+    self.blocks = nn.Sequential(
+      *[SNGANDBlock(a, b, i < downs, i == 0) for i, (a, b) in enumerate(zip(ins, widths, strict=True))]
+    )
+    self.l_out = _sn(nn.Linear(widths[-1], 1))
+
+  def forward(self, x):
+    return self.l_out(torch.relu(self.blocks(x)).sum(dim=(2, 3)))[:, 0]
+
+
+def _top_singular(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+  u, _, vh = torch.linalg.svd(weight.flatten(1), full_matrices=False)
+  return u[:, 0].contiguous(), vh[0].contiguous()
+
+
+def load_sngan(g: SNGANG, d: SNGAND, g_params, g_stats, d_params) -> dict:
+  """Copies ganjax's SNGAN G (params, BatchNorm statistics) and D into the twins. Each spectrally
+  normalised layer gets its weight's exact top singular vectors in both frameworks (the twin's `_u`,
+  `_v`; returned as ganjax's D `batch_stats`, whose `u` is the same vector), so that both divide by
+  the exact largest singular value: torch's power iteration ends on v and flax's on u, so equal
+  estimates after a step need converged vectors."""
+
+  def t(x):
+    return torch.from_numpy(np.array(x, np.float32))
+
+  def copy_bn(bn, params, stats):
+    bn.weight.copy_(t(params['BatchNorm_0']['scale']))
+    bn.bias.copy_(t(params['BatchNorm_0']['bias']))
+    bn.running_mean.copy_(t(stats['BatchNorm_0']['mean']))
+    bn.running_var.copy_(t(stats['BatchNorm_0']['var']))
+
+  def copy_conv(conv, params):
+    weight = conv.parametrizations.weight.original if hasattr(conv, 'parametrizations') else conv.weight
+    weight.copy_(t(params['kernel']).permute(3, 2, 0, 1) if params['kernel'].ndim == 4 else t(params['kernel']).T)
+    conv.bias.copy_(t(params['bias']))
+
+  d_stats = {}
+  with torch.no_grad():
+    g.l1.weight.copy_(t(g_params['l1']['kernel']).T)  # its output laid out NHWC, as the twin's view expects
+    g.l1.bias.copy_(t(g_params['l1']['bias']))
+    for i, block in enumerate(g.blocks):
+      p, s = g_params[f'block{i + 2}'], g_stats[f'block{i + 2}']
+      copy_bn(block.b1, p['b1'], s['b1'])
+      copy_bn(block.b2, p['b2'], s['b2'])
+      for name in ('c1', 'c2', 'c_sc'):
+        copy_conv(getattr(block, name), p[name])
+    copy_bn(g.b_out, g_params['b_out'], g_stats['b_out'])
+    copy_conv(g.c_out, g_params['c_out'])
+    named = [(f'block{i + 1}', n, getattr(b, n)) for i, b in enumerate(d.blocks) for n in ('c1', 'c2', 'c_sc')]
+    for block, name, layer in [*named, (None, 'l_out', d.l_out)]:
+      if layer is None:
+        continue
+      copy_conv(layer, d_params[block][name] if block else d_params[name])
+      u, v = _top_singular(layer.parametrizations.weight.original)
+      sn = layer.parametrizations.weight[0]
+      sn._u.copy_(u), sn._v.copy_(v)
+      stats = {f'{name}/kernel/u': u[None].numpy(), f'{name}/kernel/sigma': np.float32(0)}
+      (d_stats.setdefault(block, {}) if block else d_stats)[f'{name}_sn'] = stats
+  return d_stats
+
+
+def hinge_d_loss(d: SNGAND, real, fakes):
+  """D's joint hinge loss, half the sum as ganjax's joint update: 0.5 (E relu(1 - D(x)) + E relu(1 + D(G(z))))."""
+  return 0.5 * (torch.relu(1 - d(real)).mean() + torch.relu(1 + d(fakes)).mean())
+
+
+def hinge_g_loss(g: SNGANG, d: SNGAND, z):
+  """G's hinge loss, -E D(G(z)), through D with its params out of autograd and its spectral-norm
+  vectors not advanced (eval mode: D has no other train-mode layer), as ganjax's `update_stats=False`."""
+  d.requires_grad_(False), d.eval()
+  loss = -d(g(z)).mean()
+  d.requires_grad_(True), d.train()
+  return loss
+
+
+def sngan_step(
+  batch_size: int,
+  seed: int = 0,
+  n_critic: int = 5,
+  num_steps: int = 100_000,
+  g_widths=(256,) * 3,
+  d_widths=(128,) * 4,
+  size: int = 32,
+) -> Callable[[int], None]:
+  """`step(i)`: one step of experiments/images_sngan.py at `batch_size`: `n_critic` D updates, each on
+  its own real batch and G's detached fakes (train-mode G), then one G update; Adam(2e-4, (0.0, 0.9))
+  for both, decaying linearly to 0 over `num_steps` G steps (D's over its own updates)."""
+  torch.manual_seed(seed)
+  g, d = SNGANG(128, g_widths), SNGAND(d_widths)
+  g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.0, 0.9))
+  d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.0, 0.9))
+  g_sched = torch.optim.lr_scheduler.LambdaLR(g_opt, lambda i: max(0.0, 1 - i / num_steps))
+  d_sched = torch.optim.lr_scheduler.LambdaLR(d_opt, lambda i: max(0.0, 1 - i / (n_critic * num_steps)))
+  data = torch.rand(10_000, 3, size, size) * 2 - 1
+
+  def step(i: int) -> None:
+    for _ in range(n_critic):
+      real = data[torch.randint(0, len(data), (batch_size,))]
+      with torch.no_grad():
+        fakes = g(torch.randn(batch_size, 128))
+      d_opt.zero_grad(set_to_none=True)
+      hinge_d_loss(d, real, fakes).backward()
+      d_opt.step()
+      d_sched.step()
+    g_opt.zero_grad(set_to_none=True)
+    hinge_g_loss(g, d, torch.randn(batch_size, 128)).backward()
+    g_opt.step()
+    g_sched.step()
+
+  g.train(), d.train()
   return step

@@ -350,7 +350,7 @@ def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> 
   classes = g_classes(m)
   if m.g_arch == 'resnet':
     features = tuple(m.g_features) or resnet.default_widths(shape, generator=True)
-    return resnet.ResNetGenerator(features=features, image_shape=shape, num_classes=classes)
+    return resnet.ResNetGenerator(features, shape, classes, conv_impl(m.g_conv_impl))
   if m.g_arch == 'dcgan':
     return DCGANGenerator(
       features=tuple(m.g_features) or dcgan_widths(shape, generator=True),

@@ -117,3 +117,6 @@ def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
   chosen = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
   assert not host.prefer_eigen_convolutions(model, chosen)  # the user's own choice stays
   assert chosen == {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=individual_dot'}
+  resnet, env = tutorial_config().model, {}
+  resnet.g_arch = 'resnet'  # its stride-1 convolutions are lax.convs whatever conv_impl says
+  assert host.prefer_eigen_convolutions(resnet, env) == known

@@ -107,3 +107,31 @@ def test_the_sngan_resnet_has_mimicrys_parameter_counts_at_32x32(classes):
   # Every D layer is spectrally normalised: its estimates live in batch_stats.
   kernels = [path for path, _ in jax.tree_util.tree_flatten_with_path(d_vars['params'])[0] if 'kernel' in str(path)]
   assert len(kernels) == 11 and len(jax.tree.leaves(d_vars['batch_stats'])) == 2 * len(kernels)  # u and sigma
+
+
+@pytest.mark.parametrize('shape', [(2, 4, 4, 8), (3, 5, 7, 2)])
+def test_the_resnets_phase_upsampling_convolution_equals_upsampling_then_conv(shape):
+  """`resnet.UpConv` computes nearest 2x then a 3x3 convolution by output phases (the CPU default): the
+  same numbers, gradients and parameter tree as the literal layer (`model.g_conv_impl='xla'`)."""
+  from ganjax import resnet
+
+  x = jax.random.normal(jax.random.key(0), shape)
+  fast, literal = resnet.UpConv(6, resnet._BRANCH, phases=True), resnet.UpConv(6, resnet._BRANCH, phases=False)
+  variables = fast.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, literal.init(jax.random.key(1), x))
+  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
+  want = literal.apply(variables, x)
+  assert want.shape == (shape[0], 2 * shape[1], 2 * shape[2], 6)
+  np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
+
+  def grads(module):
+    return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(variables, x)
+
+  for got, ref in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(literal)), strict=True):
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+  # The generator picks it through model.g_conv_impl: phases on CPU ('auto'), the literal layer for 'xla'.
+  config = load_experiment(EXPERIMENTS / 'images_sngan.py')
+  config.data.image_shape = (32, 32, 3)
+  assert _build(config)[0].conv_impl == 'patches'
+  config.model.g_conv_impl = 'xla'
+  assert _build(config)[0].conv_impl == 'xla'

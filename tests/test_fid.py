@@ -1,0 +1,218 @@
+"""ganjax.inception and ganjax.fid: the Flax FID Inception against pytorch-fid on the same random weights,
+the torch-free weights reader, and the scores' closed forms."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from ganjax import inception, torch_pickle
+from ganjax.errors import DataError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  """(pytorch-fid's network with random weights, those weights saved by torch)."""
+  torch = pytest.importorskip('torch', reason="the reference needs torch: pip install -e '.[bench]'")
+  pytest.importorskip('pytorch_fid', reason="the reference needs pytorch-fid: pip install -e '.[bench]'")
+  sys.path.insert(0, str(ROOT / 'tests'))
+  import pytorch_fid_reference
+
+  net = pytorch_fid_reference.random_fid_inception(seed=0)
+  path = tmp_path_factory.mktemp('weights') / 'random_inception.pth'
+  torch.save(net.state_dict(), path)
+  return net, path
+
+
+def test_the_flax_inception_equals_pytorch_fids_on_the_same_random_weights(reference, tmp_path, monkeypatch):
+  import pytorch_fid_reference
+  import torch
+  from pytorch_fid.inception import InceptionV3
+
+  net, path = reference
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+  with pytest.raises(DataError, match='not pytorch-fid'):  # random weights are not the published file
+    inception.load_weights(path)
+  variables, sha, official = inception.load_weights(path, allow_other=True)
+  assert not official and sha == inception.sha256_of(path)
+  assert list((tmp_path / 'cache' / 'ganjax' / 'inception').glob('*.npz'))  # converted once, cached
+  cached, _, _ = inception.load_weights(path, allow_other=True)
+  for a, b in zip(jax.tree.leaves(cached), jax.tree.leaves(variables), strict=True):
+    np.testing.assert_array_equal(a, b)
+  with pytorch_fid_reference.hub_with(path):
+    model = InceptionV3([3]).eval()
+  rng = np.random.default_rng(0)
+  # Upsampled (32x32), and downsampled without antialiasing (320x320), RGB; a grey set too.
+  for shape in ((4, 32, 32, 3), (2, 320, 320, 3), (2, 28, 28, 1)):
+    images = rng.random(shape, np.float32)
+    pool, logits = inception.extract(variables, images, batch_size=4)
+    rgb = torch.from_numpy(np.repeat(images, 3 // shape[-1], axis=-1)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+      want = model(rgb)[0][:, :, 0, 0].numpy()
+      want_logits = net.fc(torch.from_numpy(want)).numpy()
+    scale = np.abs(want).max()
+    assert scale > 0.1  # calibrated weights: features of unit scale, not faded to zero
+    np.testing.assert_allclose(pool, want, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(logits, want_logits, rtol=1e-4, atol=1e-4 * np.abs(want_logits).max())
+
+
+def test_the_weights_reader_reads_both_torch_formats_and_refuses_code(tmp_path):
+  torch = pytest.importorskip('torch', reason="needs torch to write the files: pip install -e '.[bench]'")
+  layer = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+  state = layer.state_dict()
+  state['view'] = torch.arange(12.0).reshape(3, 4).T  # a strided view of a shared storage
+  for zipped in (True, False):
+    file = tmp_path / f'w{zipped}.pth'
+    torch.save(state, file, _use_new_zipfile_serialization=zipped)
+    got = torch_pickle.load_state_dict(file)
+    assert sorted(got) == sorted(state)
+    for key, value in state.items():
+      np.testing.assert_array_equal(got[key], value.numpy())
+  evil = tmp_path / 'evil.pth'
+  torch.save({'x': torch.zeros(1), 'f': print}, evil)  # a pickle that names a callable
+  with pytest.raises(DataError, match='print, which is not part of a state dict'):
+    torch_pickle.load_state_dict(evil)
+  (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
+  with pytest.raises(DataError, match='junk.pth'):
+    torch_pickle.load_state_dict(tmp_path / 'junk.pth')
+  with pytest.raises(DataError, match='FID Inception'):
+    inception.to_flax(torch_pickle.load_state_dict(tmp_path / 'wTrue.pth'), 'w.pth')
+
+
+def test_the_frechet_distance_is_zero_for_identical_statistics_and_matches_the_closed_form():
+  from ganjax import fid
+
+  rng = np.random.default_rng(0)
+  q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+  a, b = rng.uniform(0.5, 2.0, 6), rng.uniform(0.5, 2.0, 6)
+  s1, s2 = q @ np.diag(a) @ q.T, q @ np.diag(b) @ q.T  # commuting: Tr sqrt(S1 S2) = sum sqrt(a b)
+  mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+  assert abs(fid.frechet_distance(mu1, s1, mu1, s1)) < 1e-8
+  want = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+  np.testing.assert_allclose(fid.frechet_distance(mu1, s1, mu2, s2), want, rtol=1e-8)
+  features = rng.normal(size=(500, 6))
+  mu, sigma = fid.statistics(features)
+  np.testing.assert_allclose(sigma, np.cov(features.T), rtol=1e-12)
+
+
+def test_the_inception_score_is_1_for_uniform_logits_and_the_class_count_for_even_one_hots():
+  from ganjax import fid
+
+  assert fid.inception_score(np.zeros((200, 1008)))[0] == pytest.approx(1.0, abs=1e-9)
+  one_hot = 100.0 * np.eye(10)[np.arange(200) % 10]  # every split of 20 holds each class twice
+  mean, std = fid.inception_score(one_hot, splits=10)
+  assert mean == pytest.approx(10.0, rel=1e-6) and std < 1e-6
+  rng = np.random.default_rng(0)
+  same = fid.kernel_inception_distance(rng.normal(size=(300, 8)), rng.normal(size=(300, 8)), 20, 100)
+  apart = fid.kernel_inception_distance(rng.normal(size=(300, 8)), 1 + rng.normal(size=(300, 8)), 20, 100)
+  assert abs(same[0]) < 0.05 < apart[0]  # the unbiased MMD^2: about 0 for one distribution
+
+
+def _write_pngs(folder: pathlib.Path, num: int, seed: int, smooth: bool) -> None:
+  from PIL import Image
+
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(seed)
+  for i in range(num):
+    image = rng.integers(0, 256, (32, 32, 3)).astype(np.float64)
+    if smooth:  # another distribution: blurred blocks
+      image = np.kron(image[::8, ::8], np.ones((8, 8, 1)))
+    Image.fromarray(image.astype(np.uint8)).save(folder / f'{i:03d}.png')
+
+
+def test_ganjax_fid_on_two_folders_equals_pytorch_fid_with_the_same_weights(reference, tmp_path):
+  import pytorch_fid_reference
+
+  _, weights = reference
+  a, b = tmp_path / 'a', tmp_path / 'b'
+  _write_pngs(a, 40, 0, smooth=False)
+  _write_pngs(b, 40, 1, smooth=True)
+  env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+  ours = subprocess.run(
+    [sys.executable, '-m', 'ganjax.fid', str(a), str(b), f'--inception_weights={weights}', '--allow_other_weights'],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=ROOT,
+  )
+  assert ours.returncode == 0, ours.stderr
+  assert 'other weights' in ours.stdout
+  with pytorch_fid_reference.hub_with(weights) as hub:
+    env['TORCH_HOME'] = str(hub.parent)
+    (hub.parent / 'hub').symlink_to(hub)
+    theirs = subprocess.run(
+      [
+        sys.executable,
+        str(ROOT / 'tests' / 'pytorch_fid_reference.py'),
+        str(a),
+        str(b),
+        '--device',
+        'cpu',
+        '--batch-size',
+        '20',
+        '--num-workers',
+        '0',
+      ],
+      capture_output=True,
+      text=True,
+      env=env,
+      cwd=ROOT,
+    )
+  assert theirs.returncode == 0, theirs.stderr
+  got = float(ours.stdout.strip().splitlines()[-1].removeprefix('FID: '))
+  want = float(theirs.stdout.strip().splitlines()[-1].removeprefix('FID: ').strip())
+  assert want > 1  # two different distributions
+  np.testing.assert_allclose(got, want, rtol=1e-3)
+  # --save_stats writes pytorch-fid's arrays; statistics on one side give the same FID.
+  stats = tmp_path / 'a_stats.npz'
+  saved = subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'ganjax.fid',
+      '--save_stats',
+      str(a),
+      str(stats),
+      f'--inception_weights={weights}',
+      '--allow_other_weights',
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=ROOT,
+  )
+  assert saved.returncode == 0, saved.stderr
+  from ganjax import fid
+
+  variables, _, _ = inception.load_weights(weights, allow_other=True)
+  assert fid._scores([stats, b], variables, None, 20, False, False)[-1] == ours.stdout.strip().splitlines()[-1]
+
+
+def test_ganjax_fid_says_what_is_wrong_in_one_line(tmp_path):
+  from ganjax import fid
+
+  def run(*args):
+    full = {k: v for k, v in os.environ.items() if k != inception.WEIGHTS_ENV}
+    proc = subprocess.run([sys.executable, '-m', 'ganjax.fid', *args], capture_output=True, text=True, env=full)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr
+    return proc.stderr.strip()
+
+  assert 'need the FID Inception weights' in run(str(tmp_path), str(tmp_path))
+  assert 'do not exist' in run('a', 'b', f'--inception_weights={tmp_path / "none.pth"}')
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(DataError, match='no image files'):
+    fid.load_set(tmp_path / 'empty')
+  with pytest.raises(DataError, match='does not exist'):
+    fid.load_set(tmp_path / 'missing')
+  _write_pngs(tmp_path / 'few', 3, 0, smooth=False)
+  with pytest.raises(DataError, match='--num 5 is more than the 3 images'):
+    fid.load_set(tmp_path / 'few', num=5)
+  np.savez(tmp_path / 'other.npz', x=np.zeros(3))
+  with pytest.raises(DataError, match='neither statistics'):
+    fid.load_set(tmp_path / 'other.npz')
