@@ -67,8 +67,8 @@ def random_fid_inception(seed: int = 0):
 
 @contextlib.contextmanager
 def hub_with(weights_file):
-  """torch hub's cache pointed at a folder holding `weights_file` under pytorch-fid's name: its
-  `load_state_dict_from_url` then loads it instead of downloading."""
+  """A torch home (yielded: TORCH_HOME for a subprocess) whose hub cache, also set in this process, holds
+  `weights_file` under pytorch-fid's name: `load_state_dict_from_url` then loads it instead of downloading."""
   import pathlib
   import shutil
   import tempfile
@@ -77,12 +77,13 @@ def hub_with(weights_file):
   from pytorch_fid.inception import FID_WEIGHTS_URL
 
   old = torch.hub.get_dir()
-  with tempfile.TemporaryDirectory() as hub:
-    (pathlib.Path(hub) / 'checkpoints').mkdir()
-    shutil.copy(weights_file, pathlib.Path(hub) / 'checkpoints' / FID_WEIGHTS_URL.rsplit('/', 1)[1])
-    torch.hub.set_dir(hub)
+  with tempfile.TemporaryDirectory() as home:
+    hub = pathlib.Path(home) / 'hub'
+    (hub / 'checkpoints').mkdir(parents=True)
+    shutil.copy(weights_file, hub / 'checkpoints' / FID_WEIGHTS_URL.rsplit('/', 1)[1])
+    torch.hub.set_dir(str(hub))
     try:
-      yield pathlib.Path(hub)
+      yield pathlib.Path(home)
     finally:
       torch.hub.set_dir(old)
 
