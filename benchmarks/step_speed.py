@@ -219,7 +219,9 @@ def _sngan_worker(windows: int, torch_gan) -> dict[str, float]:
     def overrides(config):
       config.data.path, config.data.image_shape = str(folder), (32, 32, 3)
 
-    r = bench_step(64, 'joint', windows, 'auto', 'images_sngan', partner, None, overrides, SNGAN_STEP_CALLS)
+    r = bench_step(
+      64, 'joint', windows, experiment='images_sngan', partner=partner, overrides=overrides, calls=SNGAN_STEP_CALLS
+    )
   out = {'sngan32_steps_per_s_b64': r['steps_per_s'], 'sngan32_compile_s': r['compile_s']}
   out['sngan32_xla_flags'] = os.environ.get('XLA_FLAGS', '')
   if partner is not None:

@@ -86,7 +86,7 @@ def to_array(image: Image.Image, height: int, width: int, channels: int) -> np.n
   return array[..., None] if array.ndim == 2 else array
 
 
-class _Reader:
+class Reader:
   """Reads one listed file's bytes from the folder or the .zip (one open archive per process)."""
 
   def __init__(self, source: pathlib.Path):
@@ -99,11 +99,11 @@ class _Reader:
     return (self.source / name).read_bytes()
 
 
-_WORKER: dict = {}  # per decoding process: its _Reader and the output size
+_WORKER: dict = {}  # per decoding process: its Reader and the output size
 
 
 def _start_worker(source: pathlib.Path, height: int, width: int, channels: int) -> None:
-  _WORKER.update(reader=_Reader(source), size=(height, width, channels))
+  _WORKER.update(reader=Reader(source), size=(height, width, channels))
 
 
 def _decode(name: str) -> tuple[np.ndarray | None, str]:

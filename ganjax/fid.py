@@ -14,7 +14,6 @@ x.npz`: floats in [-1, 1], or uint8), or an `.npz` of statistics (`mu`, `sigma`,
 import io
 import pathlib
 import sys
-import zipfile
 
 import numpy as np
 import scipy.linalg
@@ -84,12 +83,11 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
 def _decode_all(source: pathlib.Path, num: int | None) -> np.ndarray:
   names, _, _, _ = dataset.list_images(source, 'none')
   names = names[:num] if num else names
-  archive = zipfile.ZipFile(source) if source.is_file() else None
+  reader = dataset.Reader(source)
   images = []
   for name in names:
     try:
-      data = archive.read(name) if archive else (source / name).read_bytes()
-      with Image.open(io.BytesIO(data)) as image:
+      with Image.open(io.BytesIO(reader.read(name))) as image:
         image.seek(0)
         array = np.asarray(image.convert('RGB'))
     except Exception as e:  # Pillow raises many types for bad files; each becomes one line
@@ -157,7 +155,9 @@ def main(argv: list[str]) -> None:
     variables, _, official = inception.load_weights(_WEIGHTS.value, _ALLOW.value)
     if _SAVE.value:
       kind, value = load_set(args[0], _NUM.value)
-      mu, sigma = value if kind == 'stats' else statistics(inception.extract(variables, value, _BATCH.value)[0])
+      if kind == 'images':
+        value = statistics(inception.extract(variables, value, _BATCH.value, progress=sys.stderr.isatty())[0])
+      mu, sigma = value
       out = pathlib.Path(args[1])
       partial = out.with_name(f'.{out.name}.partial.npz')
       np.savez_compressed(partial, mu=mu, sigma=sigma)

@@ -63,6 +63,11 @@ def compilation_cache_dir(environ=os.environ) -> pathlib.Path | None:
     return pathlib.Path(setting).expanduser()
   if environ.get('JAX_COMPILATION_CACHE_DIR'):
     return None
+  return cache_root(environ)
+
+
+def cache_root(environ=os.environ) -> pathlib.Path:
+  """ganjax's caches: $XDG_CACHE_HOME/ganjax (~/.cache/ganjax): compiled programs, converted Inception weights."""
   root = environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
   return pathlib.Path(root) / 'ganjax'
 

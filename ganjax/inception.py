@@ -23,8 +23,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
-from ganjax import torch_pickle
+from ganjax import host, torch_pickle
 from ganjax.errors import DataError
 
 WEIGHTS_NAME = 'pt_inception-2015-12-05-6726825d.pth'
@@ -182,11 +183,8 @@ def find_weights(path: str | os.PathLike | None = None) -> pathlib.Path:
 
 
 def sha256_of(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
   with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 _BN = {'weight': ('params', 'scale'), 'bias': ('params', 'bias'), 'running_mean': ('batch_stats', 'mean')}
@@ -214,8 +212,8 @@ def to_flax(state: dict[str, np.ndarray], source: str = 'the weights') -> dict:
       node = node.setdefault(part, {})
     node[name] = np.asarray(value, np.float32)
   want = jax.eval_shape(FIDInception().init, jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)))
-  want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_flatten_with_path(want)[0]}
-  got = {jax.tree_util.keystr(p): x.shape for p, x in jax.tree_util.tree_flatten_with_path(variables)[0]}
+  want = {name: tuple(x.shape) for name, x in traverse_util.flatten_dict(want, sep='/').items()}
+  got = {name: x.shape for name, x in traverse_util.flatten_dict(variables, sep='/').items()}
   for name in sorted(want.keys() - got.keys())[:1]:
     raise DataError(f'{source}: no weights for {name}: not the FID Inception network')
   for name, shape in got.items():
@@ -225,8 +223,7 @@ def to_flax(state: dict[str, np.ndarray], source: str = 'the weights') -> dict:
 
 
 def cache_dir(environ=os.environ) -> pathlib.Path:
-  root = environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
-  return pathlib.Path(root) / 'ganjax' / 'inception'
+  return host.cache_root(environ) / 'inception'
 
 
 def load_weights(path: str | os.PathLike | None = None, allow_other: bool = False) -> tuple[dict, str, bool]:
@@ -244,37 +241,18 @@ def load_weights(path: str | os.PathLike | None = None, allow_other: bool = Fals
   if cached.is_file():
     try:
       with np.load(cached) as flat:
-        return _unflatten(dict(flat)), sha, official
+        return traverse_util.unflatten_dict(dict(flat), sep='/'), sha, official
     except (OSError, ValueError, KeyError):
       pass  # a damaged cache entry: convert again
   variables = to_flax(torch_pickle.load_state_dict(file), str(file))
   try:
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_name(f'.{cached.name}.partial-{os.getpid()}.npz')
-    np.savez(partial, **_flatten(variables))
+    np.savez(partial, **traverse_util.flatten_dict(variables, sep='/'))
     partial.replace(cached)
   except OSError:
     pass  # an unwritable cache: converted again next time
   return variables, sha, official
-
-
-def _flatten(tree: dict, prefix: str = '') -> dict[str, np.ndarray]:
-  out = {}
-  for key, value in tree.items():
-    name = f'{prefix}/{key}' if prefix else key
-    out.update(_flatten(value, name) if isinstance(value, dict) else {name: value})
-  return out
-
-
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
-  tree: dict = {}
-  for name, value in flat.items():
-    *path, leaf = name.split('/')
-    node = tree
-    for part in path:
-      node = node.setdefault(part, {})
-    node[leaf] = value
-  return tree
 
 
 @functools.cache

@@ -15,7 +15,7 @@ import io
 import pathlib
 import pickle
 import zipfile
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,7 +42,23 @@ class _Storage:
     self.dtype = np.dtype(dtype).newbyteorder('<')
 
 
+class _Later(NamedTuple):
+  """A legacy file's storage, whose bytes follow the pickle."""
+
+  key: str
+  dtype: np.dtype
+
+
+class _Deferred(NamedTuple):
+  """A tensor of a legacy file, built once its storage's bytes are read."""
+
+  storage: _Later
+  args: tuple
+
+
 def _rebuild_tensor(storage, offset, size, stride, *_):
+  if isinstance(storage, _Later):
+    return _Deferred(storage, (offset, size, stride))
   if not size:
     return np.array(storage[offset], copy=True)
   item = storage.itemsize
@@ -81,8 +97,8 @@ class _Unpickler(pickle.Unpickler):
     if len(pid) > 5 and pid[5] is not None:
       raise DataError(f'{self.path}: storage views (legacy format) are not supported')
     if key not in self.storages:
-      self.storages[key] = (kind.dtype, self.read_storage(key, kind.dtype))
-    return self.storages[key][1]
+      self.storages[key] = self.read_storage(key, kind.dtype)
+    return self.storages[key]
 
 
 def load_state_dict(path: str | pathlib.Path) -> dict[str, np.ndarray]:
@@ -119,38 +135,13 @@ def _load_legacy(path: pathlib.Path) -> Any:
     if header.load() != _LEGACY_MAGIC:
       raise DataError(f'{path} is neither a zip nor a legacy PyTorch file (wrong magic number)')
     header.load(), header.load()  # protocol version, system info
-    pending = []  # storages are read after the pickle, in the order of the key list that follows it
-
-    def later(key: str, dtype: np.dtype) -> np.ndarray:
-      holder = np.empty(0, dtype)
-      pending.append((key, holder))
-      return holder
-
-    unpickler = _Unpickler(f, path, later)
-    # Tensors are rebuilt while unpickling, before their bytes are read: record the calls, replay them.
-    calls = []
-
-    def deferred(storage, *args):
-      calls.append((storage, args))
-      return len(calls) - 1
-
-    unpickler.find_class = _deferring(unpickler.find_class, deferred)
+    unpickler = _Unpickler(f, path, _Later)  # tensors come out as _Deferred: their bytes follow
     state = unpickler.load()
-    keys = _Unpickler(f, path, None).load()
     data = {}
-    for key in keys:
-      dtype = next(h.dtype for k, h in pending if k == str(key))
+    for key in _Unpickler(f, path, None).load():  # the storages, in this order
+      dtype = unpickler.storages[str(key)].dtype
       count = int(np.frombuffer(f.read(8), '<i8')[0])
       data[str(key)] = np.frombuffer(f.read(count * dtype.itemsize), dtype)
-  holders = {id(h): k for k, h in pending}
-  return {name: _rebuild_tensor(data[holders[id(calls[i][0])]], *calls[i][1]) for name, i in state.items()}
-
-
-def _deferring(find_class, deferred):
-  """`find_class` with the tensor rebuilders replaced by `deferred` (legacy files store bytes last)."""
-
-  def find(module, name):
-    found = find_class(module, name)
-    return deferred if found is _rebuild_tensor else found
-
-  return find
+  if not isinstance(state, dict) or not all(isinstance(t, _Deferred) for t in state.values()):
+    raise DataError(f'{path} does not hold a state dict of tensors')
+  return {name: _rebuild_tensor(data[t.storage.key], *t.args) for name, t in state.items()}

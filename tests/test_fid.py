@@ -126,71 +126,42 @@ def _write_pngs(folder: pathlib.Path, num: int, seed: int, smooth: bool) -> None
     Image.fromarray(image.astype(np.uint8)).save(folder / f'{i:03d}.png')
 
 
-def test_ganjax_fid_on_two_folders_equals_pytorch_fid_with_the_same_weights(reference, tmp_path):
+def test_ganjax_fid_on_two_folders_equals_pytorch_fid_with_the_same_weights(reference, tmp_path, monkeypatch):
   import pytorch_fid_reference
 
   _, weights = reference
   a, b = tmp_path / 'a', tmp_path / 'b'
   _write_pngs(a, 40, 0, smooth=False)
   _write_pngs(b, 40, 1, smooth=True)
-  env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
-  ours = subprocess.run(
-    [sys.executable, '-m', 'ganjax.fid', str(a), str(b), f'--inception_weights={weights}', '--allow_other_weights'],
-    capture_output=True,
-    text=True,
-    env=env,
-    cwd=ROOT,
-  )
-  assert ours.returncode == 0, ours.stderr
-  assert 'other weights' in ours.stdout
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))  # the converted weights' cache, here too
+  env = dict(os.environ)
+  fid_args = [f'--inception_weights={weights}', '--allow_other_weights']
+  ours = _run('-m', 'ganjax.fid', str(a), str(b), *fid_args, env=env)
+  assert 'other weights' in ours
   with pytorch_fid_reference.hub_with(weights) as torch_home:
     env['TORCH_HOME'] = str(torch_home)
-    theirs = subprocess.run(
-      [
-        sys.executable,
-        str(ROOT / 'tests' / 'pytorch_fid_reference.py'),
-        str(a),
-        str(b),
-        '--device',
-        'cpu',
-        '--batch-size',
-        '20',
-        '--num-workers',
-        '0',
-      ],
-      capture_output=True,
-      text=True,
-      env=env,
-      cwd=ROOT,
-    )
-  assert theirs.returncode == 0, theirs.stderr
-  got = float(ours.stdout.strip().splitlines()[-1].removeprefix('FID: '))
-  want = float(theirs.stdout.strip().splitlines()[-1].removeprefix('FID: ').strip())
+    reference_cli = str(ROOT / 'tests' / 'pytorch_fid_reference.py')
+    theirs = _run(reference_cli, str(a), str(b), '--device', 'cpu', '--batch-size', '20', '--num-workers', '0', env=env)
+  got = float(ours.strip().splitlines()[-1].removeprefix('FID: '))
+  want = float(theirs.strip().splitlines()[-1].removeprefix('FID: ').strip())
   assert want > 1  # two different distributions
   np.testing.assert_allclose(got, want, rtol=1e-3)
   # --save_stats writes pytorch-fid's arrays; statistics on one side give the same FID.
   stats = tmp_path / 'a_stats.npz'
-  saved = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'ganjax.fid',
-      '--save_stats',
-      str(a),
-      str(stats),
-      f'--inception_weights={weights}',
-      '--allow_other_weights',
-    ],
-    capture_output=True,
-    text=True,
-    env=env,
-    cwd=ROOT,
-  )
-  assert saved.returncode == 0, saved.stderr
+  _run('-m', 'ganjax.fid', '--save_stats', str(a), str(stats), *fid_args, env=env)
+  with np.load(stats) as saved:
+    assert sorted(saved) == ['mu', 'sigma'] and saved['sigma'].shape == (2048, 2048)
   from ganjax import fid
 
   variables, _, _ = inception.load_weights(weights, allow_other=True)
-  assert fid._scores([stats, b], variables, None, 20, False, False)[-1] == ours.stdout.strip().splitlines()[-1]
+  assert fid._scores([stats, b], variables, None, 20, False, False)[-1] == ours.strip().splitlines()[-1]
+
+
+def _run(*args: str, env: dict) -> str:
+  """stdout of `python ARGS` run from the repository, which must succeed."""
+  proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr
+  return proc.stdout
 
 
 def test_ganjax_fid_says_what_is_wrong_in_one_line(tmp_path):
