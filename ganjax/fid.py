@@ -14,6 +14,7 @@ x.npz`: floats in [-1, 1], or uint8), or an `.npz` of statistics (`mu`, `sigma`,
 import io
 import pathlib
 import sys
+import zipfile
 
 import numpy as np
 import scipy.linalg
@@ -104,12 +105,16 @@ def load_set(path: str | pathlib.Path, num: int | None = None):
   if not path.exists():
     raise DataError(f'{path} does not exist')
   if path.suffix == '.npz':
-    with np.load(path) as data:
-      if 'mu' in data and 'sigma' in data:
-        return 'stats', (data['mu'].astype(np.float64), data['sigma'].astype(np.float64))
-      if 'images' not in data:
-        raise DataError(f'{path} holds neither statistics (mu, sigma) nor samples (images)')
-      images = data['images']
+    try:
+      with np.load(path) as data:
+        arrays = {name: data[name] for name in ('mu', 'sigma', 'images') if name in data}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, not an .npz
+      raise DataError(f'{path} is not a readable .npz: {e}') from e
+    if 'mu' in arrays and 'sigma' in arrays:
+      return 'stats', (arrays['mu'].astype(np.float64), arrays['sigma'].astype(np.float64))
+    if 'images' not in arrays:
+      raise DataError(f'{path} holds neither statistics (mu, sigma) nor samples (images)')
+    images = arrays['images']
     if images.dtype != np.uint8:
       images = (np.clip(images, -1, 1) + 1) / 2  # ganjax's samples are in [-1, 1]
   elif path.is_dir() and (path / packed.META).is_file():
@@ -147,6 +152,18 @@ def _scores(paths, variables, num, batch_size, kid: bool, isc: bool) -> list[str
   return lines
 
 
+def _save_stats(out: pathlib.Path, mu: np.ndarray, sigma: np.ndarray) -> pathlib.Path:
+  """Writes mu and sigma to `out` under a temporary name, renamed when complete."""
+  partial = out.with_name(f'.{out.name}.partial.npz')
+  try:
+    np.savez_compressed(partial, mu=mu, sigma=sigma)
+    partial.replace(out)
+  except OSError as e:
+    partial.unlink(missing_ok=True)
+    raise DataError(f'cannot write {out}: {e}') from e
+  return out
+
+
 def main(argv: list[str]) -> None:
   args = argv[1:]
   if len(args) != 2:
@@ -158,10 +175,7 @@ def main(argv: list[str]) -> None:
       if kind == 'images':
         value = statistics(inception.extract(variables, value, _BATCH.value, progress=sys.stderr.isatty())[0])
       mu, sigma = value
-      out = pathlib.Path(args[1])
-      partial = out.with_name(f'.{out.name}.partial.npz')
-      np.savez_compressed(partial, mu=mu, sigma=sigma)
-      partial.replace(out)
+      out = _save_stats(pathlib.Path(args[1]), mu, sigma)
       print(f'wrote the statistics of {args[0]} to {out}')
       return
     lines = _scores(args, variables, _NUM.value, _BATCH.value, _KID.value, _ISC.value)

@@ -186,3 +186,9 @@ def test_ganjax_fid_says_what_is_wrong_in_one_line(tmp_path):
   np.savez(tmp_path / 'other.npz', x=np.zeros(3))
   with pytest.raises(DataError, match='neither statistics'):
     fid.load_set(tmp_path / 'other.npz')
+  (tmp_path / 'truncated.npz').write_bytes((tmp_path / 'other.npz').read_bytes()[:40])
+  with pytest.raises(DataError, match='truncated.npz is not a readable .npz'):
+    fid.load_set(tmp_path / 'truncated.npz')
+  with pytest.raises(DataError, match='cannot write'):
+    fid._save_stats(tmp_path / 'no_such_folder' / 'stats.npz', np.zeros(2), np.eye(2))
+  assert not list((tmp_path / 'no_such_folder').parent.glob('.*partial*'))
