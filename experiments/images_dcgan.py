@@ -10,7 +10,8 @@ transposed convolutions with BatchNorm and ReLU, D by 5x5 stride-2 convolutions 
 LeakyReLU 0.2, widths 64 at the image's side doubling towards the smallest map up to 512. BCE,
 Adam(2e-4, 0.5), batch 64, random horizontal flips. For a class-conditional GAN on labelled folders
 (packed with `--labels auto`): `--config.model.num_classes=-1` takes the dataset's classes.
-The periodic evaluation logs the samples' pixel statistics: the MNIST classifier's metrics do not apply.
+The periodic evaluation scores samples on the FID Inception when its weights are given
+(`--config.eval.inception_weights=FILE`, docs/fid.md), else logs their pixel statistics.
 """
 
 from ganjax.config import sibling

@@ -13,13 +13,14 @@ UPDATE_RULES = ('alternating', 'simultaneous', 'extragradient', 'optimistic')
 OPTIMIZERS = ('adam', 'sgd')
 SCHEDULES = ('constant', 'linear')
 NORMS = ('none', 'batch')
-SOURCES = ('shipped', 'idx', 'tfds', 'toy', 'folder')
+SOURCES = ('shipped', 'idx', 'tfds', 'toy', 'folder', 'stacked_mnist')
 TOYS = ('ring8', 'grid25', 'dirac')
 G_OUTPUTS = ('tanh', 'linear')
 G_ARCHS = ('mlp', 'dcgan', 'resnet', 'dirac')
 D_ARCHS = ('conv', 'dcgan', 'resnet', 'mlp', 'dirac')
 CONV_IMPLS = ('auto', 'patches', 'xla')
 SWEEP_MODES = ('vmap', 'unroll')
+EVAL_FEATURES = ('auto', 'classifier', 'inception')
 AUGMENTS = ('color', 'translation', 'cutout')  # DiffAugment transforms, in the order they apply
 
 

@@ -24,6 +24,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict()
   c.data.source = 'shipped'  # 'shipped' | 'idx' | 'tfds' | 'toy' | 'folder' (packed by python -m ganjax.dataset)
+  # | 'stacked_mnist' (three shipped digits as R, G, B: 1,000 modes; ganjax.stacked_mnist)
   c.data.path = ''  # source='folder': the packed dataset
   c.data.toy_name = 'ring8'  # source='toy': 'ring8' | 'grid25' (2-D mixtures of Gaussians)
   c.data.toy_size = 50_000  # source='toy': number of points drawn from data.toy_name
@@ -36,6 +37,8 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # source='shipped': train G on the classifier's half only (the first 5,000 digits), so the evaluation's
   # reference (the other 5,000) is data G never saw. False: G trains on all 10,000.
   c.data.clean_split = False
+  c.data.stacked_size = 128_000  # source='stacked_mnist': number of stacks (PacGAN's 128,000)
+  c.data.stacked_seed = 0  # source='stacked_mnist': which digits each stack holds (not the run's seed)
   # Images larger than this (MiB) stay on the host, memory-mapped, and stream to the devices each step
   # (the same batches); smaller ones are copied to every device once.
   c.data.device_cache_mb = 1024
@@ -65,6 +68,14 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.every_steps = 1000  # 0 turns evaluation during training off
   c.eval.num_samples = 1000
+  # What the samples are embedded with: 'classifier' (ganjax's MNIST classifier; MNIST runs only),
+  # 'inception' (the FID Inception: FID, KID, IS; needs pytorch-fid's weights), or 'auto': the
+  # classifier for MNIST, else the Inception when its weights are found, else pixel statistics alone.
+  c.eval.features = 'auto'
+  c.eval.inception_weights = ''  # pt_inception-2015-12-05-6726825d.pth; '' : $GANJAX_INCEPTION_WEIGHTS
+  c.eval.allow_other_weights = False  # other Inception weights: numbers not comparable with papers'
+  c.eval.reference_num = 10_000  # training images behind the cached Inception reference (0: all)
+  c.eval.batch_size = 100  # images per Inception batch
 
   # K independent GANs trained side by side in one program (jax.vmap over stacked states).
   c.sweep = ml_collections.ConfigDict()
@@ -120,6 +131,9 @@ def _model_section() -> ml_collections.ConfigDict:
   m.d_hidden = 0  # > 0: a Dense + LeakyReLU layer of this width before D's logit (conv D)
   m.d_norm = 'none'  # 'none' | 'batch': BatchNorm after D's convolutions but the first (conv D only)
   m.d_spectral_norm = False  # spectral normalisation of every D layer
+  # PacGAN (Lin et al. 2018): D judges packs of this many samples, concatenated along channels; every pack
+  # is all real or all fake. 1: one sample at a time.
+  m.d_pack = 1
   # 'patches' (slices + one matmul, patch_conv.PatchConv) | 'xla' (lax.conv): the same function; patches are
   # faster on XLA:CPU (docs/performance.md), cuDNN's and the TPU's own convolutions elsewhere. 'auto':
   # patches on a CPU backend, xla on any other (models.conv_impl).
@@ -202,6 +216,16 @@ def upsamplings(size: int) -> int:
   while size % 2 == 0 and size > 7:
     size, ups = size // 2, ups + 1
   return ups
+
+
+MNIST_SHAPE = (28, 28, 1)
+
+
+def is_mnist(data: ml_collections.ConfigDict) -> bool:
+  """Whether `data` (a config's data section) are MNIST digits, the only images ganjax's classifier judges."""
+  shape_ok = tuple(data.image_shape) == MNIST_SHAPE
+  mnist_tfds = data.source == 'tfds' and data.tfds_name == 'mnist'
+  return shape_ok and (data.source in ('shipped', 'idx') or mnist_tfds)
 
 
 def first_map(image_shape) -> tuple[int, int, int] | None:

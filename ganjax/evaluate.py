@@ -30,6 +30,12 @@ Standalone:
   python -m ganjax.evaluate --workdir runs/mnist_gan --neighbours nn.png   # samples beside nearest training digits
 
 A sweep's workdir gives one row per member and a mean ± std row.
+
+Runs on other images (or with `eval.features='inception'`) are scored on the FID Inception instead
+(`ganjax.inception_metrics`: `fid_inception`, `kid_inception`, `is`, precision/recall/density/coverage
+on its features) when its weights are found (`--inception_weights`, `eval.inception_weights` or
+$GANJAX_INCEPTION_WEIGHTS), else by their pixel statistics alone; toy runs by their mode statistics.
+The first line of the output says which features were used.
 """
 
 import pathlib
@@ -40,10 +46,11 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from ganjax import classifier, host, input_pipeline, metrics, toy, writers
+from ganjax import classifier, host, inception_metrics, input_pipeline, metrics, stacked_mnist, toy, writers
+from ganjax import config as config_lib
+from ganjax.config import MNIST_SHAPE
 from ganjax.errors import DataError
 
-MNIST_SHAPE = (28, 28, 1)
 COLUMNS = (
   'fd',
   'kid',
@@ -56,6 +63,17 @@ COLUMNS = (
   'classifier_score',
   'pixel_std',
   'copy_fraction',
+  'fid_inception',
+  'kid_inception',
+  'is',
+  'precision_inception',
+  'recall_inception',
+  'density_inception',
+  'coverage_inception',
+  'modes_covered',
+  'high_quality',
+  'modes',
+  'kl_modes',
 )
 COPY_QUANTILE = 0.05  # a sample is a likely copy when closer to a training digit than 95% of real digits are
 
@@ -72,22 +90,49 @@ def pixel_std(samples: np.ndarray) -> float:
 
 def is_mnist(config: ml_collections.ConfigDict) -> bool:
   """Whether a run's data are MNIST digits, the only images the shipped classifier can judge."""
-  d = config.data
-  shape_ok = tuple(d.image_shape) == MNIST_SHAPE
-  return shape_ok and (d.source in ('shipped', 'idx') or (d.source == 'tfds' and d.tfds_name == 'mnist'))
+  return config_lib.is_mnist(config.data)
 
 
-def make_scorer(config: ml_collections.ConfigDict, train_images_u8: np.ndarray) -> Callable[[np.ndarray], dict]:
-  """What a run's periodic evaluation measures on a batch of samples.
+def features_of(config: ml_collections.ConfigDict, weights: str | None = None) -> str:
+  """'classifier', 'inception', 'pixels', 'toy' or 'stacked': what a run's samples are judged by (`eval.features`)."""
+  if config.data.source == 'toy':
+    return 'toy'
+  if config.eval.features != 'auto':
+    return config.eval.features
+  if config.data.source == 'stacked_mnist':
+    return 'stacked'
+  if is_mnist(config):
+    return 'classifier'
+  found = weights or inception_metrics.weights_found(config)
+  return 'inception' if found and len(config.data.image_shape) == 3 else 'pixels'
+
+
+def make_scorer(
+  config: ml_collections.ConfigDict,
+  train_images_u8: np.ndarray | None,
+  weights: str | None = None,
+  copy_check: bool = True,
+  say: Callable[[str], None] = print,
+) -> tuple[Callable[[np.ndarray], dict], str]:
+  """(what a run's evaluation measures on a batch of samples, a phrase naming its features).
 
   MNIST digits: the classifier metrics, with the copy check against `train_images_u8` (the images
-  G trains on); toy 2-D data: the mode statistics; any other images: their pixel std alone.
+  G trains on; None skips it); with the FID Inception's weights: the Inception metrics against
+  `train_images_u8`; toy 2-D data: the mode statistics; else the pixel std alone, and `say` tells once
+  how to turn FID on. DataError when the Inception's weights are named but missing or not the published file.
   """
-  if config.data.source == 'toy':
-    return lambda samples: toy.mode_stats(samples, config.data.toy_name)
-  if is_mnist(config):
-    return Evaluator(train_images=to_unit(train_images_u8))
-  return lambda samples: {'pixel_std': pixel_std(samples)}
+  features = features_of(config, weights)
+  if features == 'toy':
+    return (lambda samples: toy.mode_stats(samples, config.data.toy_name)), 'toy mode statistics'
+  if features == 'stacked':
+    return stacked_mnist.ModeCounter(), "Stacked MNIST modes (ganjax's MNIST classifier on each channel)"
+  if features == 'classifier':
+    train = to_unit(train_images_u8) if copy_check and train_images_u8 is not None else None
+    return Evaluator(train_images=train), "ganjax's MNIST classifier (classifier FD: not an Inception FID)"
+  if features == 'inception':
+    return inception_metrics.scorer(config, train_images_u8, weights, say)
+  say(inception_metrics.HOW_TO_TURN_ON)
+  return (lambda samples: {'pixel_std': pixel_std(samples)}), 'pixel statistics only (no Inception weights)'
 
 
 class Evaluator:
@@ -170,36 +215,44 @@ def format_table(rows: dict[str, dict]) -> str:
   return '\n'.join(lines)
 
 
-def training_images(config: ml_collections.ConfigDict) -> np.ndarray:
-  """The images a run's G trained on, in [-1, 1], for the copy check; DataError when they cannot be loaded."""
+def training_images(config: ml_collections.ConfigDict, why: str = 'the copy check') -> np.ndarray:
+  """The uint8 images a run's G trained on; DataError, saying `why` they are needed, when they cannot be loaded."""
   try:
-    return to_unit(input_pipeline.load(config).images)
+    return input_pipeline.load(config).images
   except DataError as e:
-    raise DataError(f'the copy check needs the images G trained on, and they cannot be loaded: {e}') from e
+    raise DataError(f'{why} needs the images G trained on, and they cannot be loaded: {e}') from e
 
 
 def evaluate_workdir(
-  workdir: str, num: int, step: int | None = None, seed: int = 0, copy_check: bool = True
+  workdir: str,
+  num: int,
+  step: int | None = None,
+  seed: int = 0,
+  copy_check: bool = True,
+  weights: str | None = None,
+  allow_other_weights: bool = False,
 ) -> dict[str, dict]:
-  """Rows of metrics for one workdir: one per run (per member of a sweep), and a mean ± std row for a sweep."""
+  """Rows of metrics for one workdir: one per run (per member of a sweep), and a mean ± std row for a sweep.
+
+  Prints which features judged the samples. `weights`: the FID Inception's weights file, over the run's
+  `eval.inception_weights`; `allow_other_weights` over its `eval.allow_other_weights`.
+  """
   from ganjax import checkpoint, sampling  # the CLI's imports; the library part needs neither
-  from ganjax.errors import GanjaxError
 
   runs = checkpoint.restore_members(workdir, step)
   config = runs[0].config
-  if not is_mnist(config):
-    d = config.data
-    raise GanjaxError(
-      f'{workdir} is not an MNIST run (data.source={d.source!r}, image shape {tuple(d.image_shape)}); '
-      'the evaluator judges 28x28x1 MNIST digits with its MNIST classifier'
-    )
-  evaluator = Evaluator(train_images=training_images(config) if copy_check else None)
+  config.eval.allow_other_weights = config.eval.allow_other_weights or allow_other_weights
+  features = features_of(config, weights)
+  needed = {'inception': 'the Inception reference', 'classifier': 'the copy check' if copy_check else None}
+  train = training_images(config, needed[features]) if needed.get(features) else None
+  score, what = make_scorer(config, train, weights, copy_check)
+  print(f'{workdir}: features: {what}')
   rows = {}
   for run in runs:
     name = workdir if run.member is None else f'{workdir} member {run.member}'
     t0 = time.perf_counter()
     samples = sampling.sample(run, num, seed=seed)
-    rows[f'{name} @ {run.step}'] = evaluator(samples)
+    rows[f'{name} @ {run.step}'] = score(samples)
     print(f'{name}: {num} samples generated and evaluated in {time.perf_counter() - t0:.1f} s')
   if len(runs) > 1:
     rows[f'{workdir} mean ± std ({len(runs)} members)'] = mean_std(list(rows.values()))
@@ -211,7 +264,9 @@ def write_neighbours(workdir: str, path: str, step: int | None = None, num: int 
   from ganjax import checkpoint, sampling
 
   run = checkpoint.restore_members(workdir, step)[0]
-  train_images = training_images(run.config)
+  if not is_mnist(run.config):
+    raise DataError(f'{workdir}: --neighbours finds nearest training digits by MNIST classifier features; not MNIST')
+  train_images = to_unit(training_images(run.config))
   evaluator = Evaluator(train_images=train_images)
   images = evaluator.neighbours(sampling.sample(run, num, seed=seed), train_images)
   out = pathlib.Path(path)
@@ -236,6 +291,7 @@ def reference_rows(num: int, seed: int = 0) -> dict[str, dict[str, float]]:
 def main(argv: list[str]) -> None:
   del argv
   host.prepare()  # before JAX starts its threads or compiles
+  host.prefer_eigen_convolutions(inception=True)  # the FID Inception's convolutions, if a run needs it
   logging.set_verbosity(logging.ERROR)
   from ganjax.errors import GanjaxError
 
@@ -246,7 +302,9 @@ def main(argv: list[str]) -> None:
   rows = {}
   try:
     for workdir in _WORKDIRS.value:
-      rows.update(evaluate_workdir(workdir, _NUM.value, _STEP.value, _SEED.value, _COPY_CHECK.value))
+      rows.update(
+        evaluate_workdir(workdir, _NUM.value, _STEP.value, _SEED.value, _COPY_CHECK.value, _WEIGHTS.value, _ALLOW.value)
+      )
     if _NEIGHBOURS.value:
       path = write_neighbours(_WORKDIRS.value[0], _NEIGHBOURS.value, _STEP.value, seed=_SEED.value)
       print(f'nearest training digits of 8 samples (first column): {path}')
@@ -267,5 +325,7 @@ if __name__ == '__main__':
   _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latent vectors.')
   _REFERENCE = flags.DEFINE_boolean('reference', False, 'Also print real-vs-real and noise rows.')
   _COPY_CHECK = flags.DEFINE_boolean('copy_check', True, "Compare samples with G's training images (copy_fraction).")
+  _WEIGHTS = flags.DEFINE_string('inception_weights', None, "The FID Inception's weights (pytorch-fid's file).")
+  _ALLOW = flags.DEFINE_bool('allow_other_weights', False, 'Use Inception weights other than the published file.')
   _NEIGHBOURS = flags.DEFINE_string('neighbours', '', 'Write a PNG of samples beside their nearest training digits.')
   app.run(main)

@@ -123,15 +123,18 @@ def xla_knows(flag: str) -> bool:
     return False
 
 
-def prefer_eigen_convolutions(model, environ=os.environ) -> bool:
+def prefer_eigen_convolutions(model=None, environ=os.environ, inception: bool = False) -> bool:
   """Adds EIGEN_CONV_FLAG to XLA_FLAGS for a run that uses lax.conv (`model.*_conv_impl='xla'`, or the
-  `resnet` G or D, whose stride-1 convolutions are lax.convs at any setting), when the installed jaxlib
-  knows the flag and XLA_FLAGS do not already choose; True when it did. Must run before JAX starts its
-  backends (XLA reads its flags once). Patch convolutions (the CPU default of the other models) do not
-  use lax.conv, so their runs are left alone. For the ResNet's 3x3 stride-1 convolutions Eigen's beat
-  both YNNPACK's and im2col patches (benchmarks/resnet_convs.py, docs/performance.md)."""
+  `resnet` G or D, whose stride-1 convolutions are lax.convs at any setting) or runs the FID Inception
+  (`inception`), when the installed jaxlib knows the flag and XLA_FLAGS do not already choose; True
+  when it did. Must run before JAX starts its backends (XLA reads its flags once). Patch convolutions
+  (the CPU default of the other models) do not use lax.conv, so their runs are left alone. Eigen's
+  convolutions beat both YNNPACK's and im2col patches for the ResNet's 3x3 stride-1 convolutions
+  (benchmarks/resnet_convs.py) and for the Inception's (benchmarks/inception_speed.py; docs/performance.md)."""
   flags = environ.get('XLA_FLAGS', '')
-  lax_conv = 'xla' in (model.d_conv_impl, model.g_conv_impl) or 'resnet' in (model.g_arch, model.d_arch)
+  lax_conv = inception or (
+    model is not None and ('xla' in (model.d_conv_impl, model.g_conv_impl) or 'resnet' in (model.g_arch, model.d_arch))
+  )
   if not lax_conv or 'ynn_fusion_type' in flags:
     return False
   if not xla_knows(EIGEN_CONV_FLAG):

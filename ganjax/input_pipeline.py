@@ -9,6 +9,7 @@ Sources (`config.data.source`):
 - 'toy': 2-D mixtures of Gaussians (`ganjax.toy`), drawn from the seed.
 - 'tfds': any prepared TFDS image dataset through `tfds.data_source` (array_record,
   no TensorFlow needed); `data.tfds_download=True` lets TFDS download it.
+- 'stacked_mnist': three shipped digits as the R, G and B channels (`ganjax.stacked_mnist`).
 - 'folder': your own images, packed by `python -m ganjax.dataset` (`ganjax.packed`) at
   `data.path`; memory-mapped, so a set larger than memory trains from disk (`ganjax.samplers`).
 
@@ -178,6 +179,10 @@ def load(config: ml_collections.ConfigDict) -> Dataset:
   elif d.source == 'folder':
     images, labels, _ = packed.open_packed(d.path)
     ds = Dataset(images, labels, f'packed dataset {d.path}')
+  elif d.source == 'stacked_mnist':
+    from ganjax import stacked_mnist  # it builds on this module
+
+    ds = stacked_mnist.load(config)
   elif d.source == 'toy':
     points, labels = toy.sample_data(d.toy_name, d.toy_size, seed=config.seed)
     ds = Dataset(points, labels, f'toy:{d.toy_name}')

@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from ganjax import config as config_lib
-from ganjax import distributed, host, input_pipeline, train
+from ganjax import distributed, evaluate, host, input_pipeline, train
 from ganjax.errors import GanjaxError
 from ganjax.validate import validate
 
@@ -67,7 +67,8 @@ def main(argv: list[str]) -> None:
   try:
     config = input_pipeline.with_data_shapes(_CONFIG.value)  # a packed dataset's shape and classes
     validate(config)  # before any JAX work, the cluster's included
-    host.prefer_eigen_convolutions(config.model)
+    inception = bool(config.eval.every_steps) and evaluate.features_of(config) == 'inception'
+    host.prefer_eigen_convolutions(config.model, inception=inception)
     if config.train.distributed:
       distributed.initialize(config.train)
     train.train_and_evaluate(config, _WORKDIR.value)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax import augment, choices, resnet
+from ganjax import augment, choices, pacgan, resnet
 from ganjax.choices import augment_policy
 from ganjax.config import first_map, g_classes, upsamplings
 from ganjax.patch_conv import PatchConv, PatchConvTranspose
@@ -343,7 +343,7 @@ def build_models(
     return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
   g = GENERATORS[m.g_arch](m, shape) if m.g_arch in GENERATORS else _builtin_generator(m, shape)
   d = DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, shape, info_head)
-  return g, d
+  return g, (pacgan.Packed(d, m.d_pack) if m.d_pack > 1 else d)
 
 
 def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> nn.Module:

@@ -94,7 +94,7 @@ def create_states(
   g_model, d_model = models.build_models(config.model, config.data.image_shape, config.loss.info_weight > 0)
   g_rng, d_rng = jax.random.split(rng)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
-  x = jnp.zeros((1, *config.data.image_shape), jnp.float32)
+  x = jnp.zeros((config.model.d_pack, *config.data.image_shape), jnp.float32)  # one pack (PacGAN)
   labels = jnp.zeros((1,), jnp.int32) if config_lib.g_classes(config.model) else None
   g_vars = g_model.init(g_rng, z, train=False, labels=labels)
   d_vars = d_model.init(d_rng, x, train=False, labels=labels)

@@ -11,6 +11,7 @@ from ganjax.choices import (
   CONV_IMPLS,
   D_ARCHS,
   D_UPDATES,
+  EVAL_FEATURES,
   G_ARCHS,
   G_OUTPUTS,
   LOSSES,
@@ -24,7 +25,7 @@ from ganjax.choices import (
   allowed,
   augment_policy,
 )
-from ganjax.config import RENAMED, SWEEPABLE, first_map, members, tutorial_config, upsamplings
+from ganjax.config import RENAMED, SWEEPABLE, first_map, is_mnist, members, tutorial_config, upsamplings
 from ganjax.errors import ConfigError
 
 
@@ -111,6 +112,24 @@ def _validate_d_inputs(config: ml_collections.ConfigDict) -> None:
   _check(not unknown, f'model.d_augment: unknown transform(s) {sorted(unknown)}; choose from {AUGMENTS}')
   _check(not m.d_augment or m.d_arch != 'mlp', 'model.d_augment needs a conv D (model.d_arch conv or dcgan)')
   _check(m.d_input_noise >= 0, f'model.d_input_noise must be >= 0, got {m.d_input_noise}')
+  _validate_pack(config)
+
+
+def _validate_pack(config: ml_collections.ConfigDict) -> None:
+  """PacGAN's packs: whole packs per batch, one sample's worth of everything else."""
+  m, batch = config.model, config.train.batch_size
+  _check(m.d_pack >= 1, f'model.d_pack must be >= 1, got {m.d_pack}')
+  if m.d_pack == 1:
+    return
+  _check(batch % m.d_pack == 0, f'train.batch_size={batch} must divide by model.d_pack={m.d_pack} (whole packs)')
+  _check(
+    m.num_classes == 0,
+    'model.d_pack does not take class labels (a pack mixes classes; PacGAN is unconditional): set model.num_classes=0',
+  )
+  _check(not config.loss.info_weight, 'model.d_pack does not work with InfoGAN (its Q head reads one sample)')
+  _check(
+    not m.d_augment, 'model.d_pack does not work with model.d_augment (DiffAugment transforms one image at a time)'
+  )
 
 
 def _validate_opt(config: ml_collections.ConfigDict) -> None:
@@ -139,6 +158,12 @@ def _validate_data(config: ml_collections.ConfigDict) -> None:
     _check(config.data.toy_size > 0, f'data.toy_size must be > 0, got {config.data.toy_size}')
   else:
     _check(len(shape) == 3, f'data.image_shape must be (H, W, C), got {shape}')
+  if config.data.source == 'stacked_mnist':
+    _check(
+      shape in ((28, 28, 3), (32, 32, 3)),
+      f"data.source='stacked_mnist' makes (28, 28, 3) or, zero-padded, (32, 32, 3) images; got {shape}",
+    )
+    _check(config.data.stacked_size > 0, f'data.stacked_size must be > 0, got {config.data.stacked_size}')
   _check(config.data.device_cache_mb >= 0, f'data.device_cache_mb must be >= 0, got {config.data.device_cache_mb}')
   _check(not config.data.random_flip or len(shape) == 3, 'data.random_flip mirrors images (H, W, C); not for toy data')
 
@@ -260,14 +285,27 @@ def _validate_rest(config: ml_collections.ConfigDict) -> None:
     m.d_arch in ('mlp', 'dirac') or len(shape) == 3, "model.d_arch='conv' needs images (H, W, C); use 'mlp' for vectors"
   )
   _check(
-    not config.data.clean_split or config.data.source == 'shipped',
-    "data.clean_split splits the shipped MNIST digits; it needs data.source='shipped'",
+    not config.data.clean_split or config.data.source in ('shipped', 'stacked_mnist'),
+    "data.clean_split splits the shipped MNIST digits; it needs data.source='shipped' or 'stacked_mnist'",
   )
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
+  features = config.eval.features
+  _check(features in EVAL_FEATURES, f'eval.features must be one of {EVAL_FEATURES}, got {features!r}')
+  _check(
+    features != 'classifier' or is_mnist(config.data),
+    "eval.features='classifier' judges 28x28x1 MNIST digits with ganjax's MNIST classifier; "
+    f"these data are {config.data.source!r} of shape {tuple(config.data.image_shape)}: use 'inception' or 'auto'",
+  )
+  _check(
+    features != 'inception' or len(config.data.image_shape) == 3,
+    "eval.features='inception' needs images (H, W, C)",
+  )
+  _check(config.eval.reference_num >= 0, f'eval.reference_num must be >= 0, got {config.eval.reference_num}')
+  _check(config.eval.batch_size > 0, f'eval.batch_size must be > 0, got {config.eval.batch_size}')
 
 
 def _validate_dirac(config: ml_collections.ConfigDict) -> None:

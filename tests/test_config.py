@@ -54,10 +54,20 @@ def test_wrong_type_is_named(tiny_config):
     ('model.d_dropout', 1.5, r'model.d_dropout must be in \[0, 1\)'),
     ('loss.real_label', 0.0, r'loss.real_label must be in \(0, 1\]'),
     ('data.source', 'web', 'data.source must be one of'),
+    ('eval.features', 'clip', 'eval.features must be one of'),
+    ('eval.reference_num', -1, 'eval.reference_num must be >= 0'),
   ],
 )
 def test_bad_values_are_named(tiny_config, field, value, message):
   section, key = field.split('.')
   tiny_config[section][key] = value
   with pytest.raises(ConfigError, match=message):
+    validate(tiny_config)
+
+
+def test_the_mnist_classifier_is_refused_for_other_images(tiny_config):
+  tiny_config.eval.features = 'classifier'
+  validate(tiny_config)  # tiny.py trains on MNIST digits
+  tiny_config.data.source, tiny_config.data.tfds_name = 'tfds', 'cifar10'
+  with pytest.raises(ConfigError, match="eval.features='classifier' judges 28x28x1 MNIST digits"):
     validate(tiny_config)

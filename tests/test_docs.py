@@ -54,7 +54,7 @@ def test_every_script_block_has_its_markers():
   blocks = {
     'README.md': ('headline', 'warmstart'),
     'docs/results.md': ('quality', 'toy', 'compare', 'rules'),
-    'docs/performance.md': ('perf', 'images', 'resnet-convs', 'sngan'),
+    'docs/performance.md': ('perf', 'images', 'resnet-convs', 'sngan', 'inception-speed'),
     'docs/images.md': ('demo',),
   }
   for page, names in blocks.items():

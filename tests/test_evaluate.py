@@ -78,7 +78,10 @@ def test_cli_prints_a_comparison_table(tmp_path, tiny_config):
   header = next(i for i, line in enumerate(lines) if 'classifier_score' in line)
   rows = lines[header + 1 :]
   assert [row.split()[0] for row in rows] == [f'{tmp_path}/a', f'{tmp_path}/b']
-  assert all(len(row.split()) == 3 + len(evaluate.COLUMNS) for row in rows)  # name, '@', '10', the columns
+  columns = lines[header].split()
+  assert {'fd', 'precision', 'coverage', 'copy_fraction'} <= set(columns) and 'fid_inception' not in columns
+  assert all(len(row.split()) == 3 + len(columns) for row in rows)  # name, '@', '10', the columns
+  assert f"{tmp_path}/a: features: ganjax's MNIST classifier" in proc.stdout
   proc = run_cli('ganjax.evaluate', f'--workdir={tmp_path}/a', '--num=100', f'--neighbours={tmp_path}/nn.png')
   assert proc.returncode == 0 and (tmp_path / 'nn.png').is_file(), proc.stderr[-2000:]
   proc = run_cli('ganjax.evaluate', f'--workdir={tmp_path}/none')
@@ -105,11 +108,13 @@ def test_sweep_rows_mean_std_and_one_line_errors(tmp_path, tiny_config):
   assert 'mean ± std (2 members)' in proc.stdout
   (tmp_path / 'sweep' / 'member_1').rename(tmp_path / 'member_1_moved')
   _one_error_line(run_cli('ganjax.evaluate', f'--workdir={tmp_path}/sweep'), 'member_1/ is missing')
-  # A run that is not MNIST, and a copy check whose training data are gone.
+  # A run that is not MNIST (toy points: their mode statistics), and a copy check whose training data are gone.
   toy = load_experiment(EXPERIMENTS / 'toy_ring8.py')
   toy.train.num_steps, toy.eval.every_steps, toy.train.sample_every_steps = 2, 0, 0
   train.train_and_evaluate(toy, tmp_path / 'toy')
-  _one_error_line(run_cli('ganjax.evaluate', f'--workdir={tmp_path}/toy'), 'is not an MNIST run')
+  proc = run_cli('ganjax.evaluate', f'--workdir={tmp_path}/toy', '--num=200')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'features: toy mode statistics' in proc.stdout and 'modes_covered' in proc.stdout
   tiny_config.sweep.field, tiny_config.sweep.choices = '', ()
   tiny_config.data.source, tiny_config.data.dir, tiny_config.data.split = 'idx', str(tmp_path / 'idx'), 'test'
   shipped = pathlib.Path(input_pipeline.SHIPPED_DIR)

@@ -1,6 +1,7 @@
 """ganjax.inception and ganjax.fid: the Flax FID Inception against pytorch-fid on the same random weights,
 the torch-free weights reader, and the scores' closed forms."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from ganjax import inception, torch_pickle
+from ganjax import packed as packed_lib
 from ganjax.errors import DataError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -136,8 +138,11 @@ def test_ganjax_fid_on_two_folders_equals_pytorch_fid_with_the_same_weights(refe
   monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))  # the converted weights' cache, here too
   env = dict(os.environ)
   fid_args = [f'--inception_weights={weights}', '--allow_other_weights']
-  ours = _run('-m', 'ganjax.fid', str(a), str(b), *fid_args, env=env)
+  ours = _run('-m', 'ganjax.fid', str(a), str(b), *fid_args, '--prdc', env=env)
   assert 'other weights' in ours
+  prdc = next(line for line in ours.splitlines() if line.startswith('precision:')).split()
+  assert [prdc[0], prdc[2], prdc[4], prdc[6]] == ['precision:', 'recall:', 'density:', 'coverage:']
+  assert all(0 <= float(v) <= 1 for v in (prdc[1], prdc[3], prdc[7])) and float(prdc[5]) >= 0
   with pytorch_fid_reference.hub_with(weights) as torch_home:
     env['TORCH_HOME'] = str(torch_home)
     reference_cli = str(ROOT / 'tests' / 'pytorch_fid_reference.py')
@@ -154,7 +159,9 @@ def test_ganjax_fid_on_two_folders_equals_pytorch_fid_with_the_same_weights(refe
   from ganjax import fid
 
   variables, _, _ = inception.load_weights(weights, allow_other=True)
-  assert fid._scores([stats, b], variables, None, 20, False, False)[-1] == ours.strip().splitlines()[-1]
+  from_stats = fid._scores([stats, b], variables, None, 20, False, False)[-1]
+  # The CLI runs Eigen's convolutions (host.prefer_eigen_convolutions), this process YNNPACK's: rounding apart.
+  np.testing.assert_allclose(float(from_stats.removeprefix('FID: ')), got, rtol=1e-5)
 
 
 def _run(*args: str, env: dict) -> str:
@@ -192,3 +199,51 @@ def test_ganjax_fid_says_what_is_wrong_in_one_line(tmp_path):
   with pytest.raises(DataError, match='cannot write'):
     fid._save_stats(tmp_path / 'no_such_folder' / 'stats.npz', np.zeros(2), np.eye(2))
   assert not list((tmp_path / 'no_such_folder').parent.glob('.*partial*'))
+
+
+def test_a_run_on_other_images_is_scored_on_the_inception_against_a_cached_reference(reference, tmp_path, monkeypatch):
+  """eval.features='auto' with weights: eval/fid_inception etc. during training, the training images'
+  statistics cached beside the packed set and reused by ganjax.evaluate; without weights one line says
+  how to turn FID on; 'inception' without weights is a one-line error."""
+  from ganjax import dataset, evaluate, fid, inception_metrics, train
+  from tests.conftest import run_cli
+  from tests.test_dataset import make_folder
+  from tests.test_images import _tiny
+
+  _, weights = reference
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+  monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
+  packed = tmp_path / 'p32'
+  dataset.pack(make_folder(tmp_path / 'src', per_class=10), packed, '32', labels='none', progress=False)
+  config = _tiny('images_dcgan', packed, steps=4)
+  config.eval.num_samples, config.eval.reference_num, config.eval.batch_size = 10, 20, 10
+  config.eval.inception_weights, config.eval.allow_other_weights = str(weights), True
+  train.train_and_evaluate(config, tmp_path / 'run')
+  rows = [json.loads(line) for line in (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()]
+  (scores,) = [row for row in rows if 'eval/fid_inception' in row]
+  for name in ('fid_inception', 'kid_inception', 'is', 'precision_inception', 'coverage_inception', 'pixel_std'):
+    assert np.isfinite(scores[f'eval/{name}']), name
+  assert scores['eval/fid_inception'] > 0 and scores['eval/is'] >= 1
+  # The reference: 20 of the 30 training images, cached beside the set; its statistics are theirs.
+  (cached,) = packed.glob('fid_reference-*-20.npz')
+  images, _, _ = packed_lib.open_packed(packed)
+  variables, _, _ = inception.load_weights(weights, allow_other=True)
+  pool, _ = inception.extract(variables, images[inception_metrics.subset(len(images), 20)], 10)
+  with np.load(cached) as ref:
+    np.testing.assert_allclose(ref['mu'], fid.statistics(pool)[0], rtol=1e-5, atol=1e-6)
+  stamp = cached.stat().st_mtime_ns
+  proc = run_cli(
+    'ganjax.evaluate', f'--workdir={tmp_path / "run"}', '--num=10', env={'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'features: FID Inception (other weights' in proc.stdout and 'fid_inception' in proc.stdout
+  assert cached.stat().st_mtime_ns == stamp  # reused, not computed again
+  # No weights: pixel statistics, and one line on how to turn FID on.
+  said = []
+  config.eval.inception_weights = ''
+  score, what = evaluate.make_scorer(config, images, say=said.append)
+  assert 'pixel' in what and len(said) == 1 and 'set --config.eval.inception_weights' in said[0]
+  assert set(score(np.zeros((10, 32, 32, 3), np.float32))) == {'pixel_std'}
+  config.eval.features = 'inception'
+  with pytest.raises(DataError, match='need the FID Inception weights'):
+    evaluate.make_scorer(config, images)

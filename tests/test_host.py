@@ -120,3 +120,6 @@ def test_lax_conv_runs_get_eigen_convolutions_when_this_jaxlib_knows_the_flag():
   resnet, env = tutorial_config().model, {}
   resnet.g_arch = 'resnet'  # its stride-1 convolutions are lax.convs whatever conv_impl says
   assert host.prefer_eigen_convolutions(resnet, env) == known
+  env = {}  # the FID Inception's convolutions are lax.convs too (ganjax.fid, ganjax.evaluate, eval.features)
+  assert host.prefer_eigen_convolutions(None, env, inception=True) == known
+  assert env == ({'XLA_FLAGS': host.EIGEN_CONV_FLAG} if known else {})

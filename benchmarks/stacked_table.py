@@ -1,0 +1,132 @@
+"""Stacked MNIST over 3 seeds against PacGAN's Table 2: the table between the stacked markers of the README.
+
+  python benchmarks/stacked_table.py [--readme] [--out runs/stacked] [--rows pac,dcgan] [--skip-training]
+
+Each row trains as one 3-seed sweep (`sweep.field=seed`: the three GANs in one program, on the same
+128,000 stacks), then reads `eval/modes` and `eval/kl_modes` (26,000 samples each, PacGAN's protocol)
+at the last step of every member's metrics.jsonl, and reports mean ± std over the seeds with the
+sweep's wall time. The real-data row runs the same metric on 26,000 real stacks: what the
+classifier's own errors cost. The published rows are copied from PacGAN's Table 2 (Lin et al. 2018),
+whose runs are longer and wider than a 2-core CPU allows. Member 0's last sample grid goes to
+docs/stacked/.
+"""
+
+import argparse
+import datetime
+import json
+import pathlib
+import shutil
+import sys
+
+from toy_table import SEEDS, train_sweep
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+START, END = '<!-- stacked:start -->', '<!-- stacked:end -->'
+# name: (label, config, extra flags)
+ROWS = {
+  'dcgan': ('DCGAN, `stacked_mnist.py`', 'stacked_mnist', ()),
+  'pac': ('PacDCGAN2, `stacked_mnist_pac.py`', 'stacked_mnist_pac', ()),
+  'mbstd': ('DCGAN + minibatch std', 'stacked_mnist', ('--config.model.d_minibatch_std=True',)),
+  'small_d': ('DCGAN, D at 1/4 width, `stacked_mnist_small_d.py`', 'stacked_mnist_small_d', ()),
+  'small_d_pac': ('PacDCGAN2, D at 1/4 width', 'stacked_mnist_small_d', ('--config.model.d_pack=2',)),
+}
+# PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published.
+PUBLISHED = (
+  ('DCGAN (from VEEGAN)', '99', '3.40'),
+  ("DCGAN (PacGAN's run)", '78.9 ± 6.5', '4.50 ± 0.13'),
+  ('ALI', '16', '5.40'),
+  ('Unrolled GAN', '48.7', '4.32'),
+  ('VEEGAN', '150', '2.95'),
+  ('PacDCGAN2', '1000 ± 0', '0.06 ± 0.003'),
+  ('PacDCGAN4', '1000 ± 0', '0.07 ± 0.005'),
+)
+
+
+def _last_eval(workdir: pathlib.Path) -> dict[str, float]:
+  rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  evals = [r for r in rows if 'eval/modes' in r]
+  if not evals:
+    raise SystemExit(f'no Stacked MNIST evaluation in {workdir}/metrics.jsonl')
+  return evals[-1]
+
+
+def _mean_std(values) -> str:
+  import numpy as np
+
+  values = np.asarray(values, np.float64)
+  return f'{values.mean():.1f} ± {values.std(ddof=1):.1f}', f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
+
+
+def real_row(num: int = 26_000) -> tuple[int, float]:
+  """Modes and KL of `num` real stacks (stacked_seed 1: not the training stacks) as the classifier reads them."""
+  from ganjax import evaluate, input_pipeline, stacked_mnist
+  from ganjax.config import load_experiment
+
+  config = load_experiment(ROOT / 'experiments' / 'stacked_mnist.py')
+  config.data.stacked_size, config.data.stacked_seed = num, 1
+  stats = stacked_mnist.ModeCounter()(evaluate.to_unit(input_pipeline.load(config).images))
+  return stats['modes'], stats['kl_modes']
+
+
+def table(out: pathlib.Path, names: list[str]) -> str:
+  from quality import machine
+  from readme_block import code_of_runs
+
+  code = code_of_runs([out / name for name in names])
+  lines = [
+    f'Written by `python benchmarks/stacked_table.py --readme` on {datetime.date.today()}: trained by {code}; '
+    f'{machine()}. Seeds {SEEDS}, each row one seed sweep (three GANs in one program); mean ± std over the '
+    'seeds of the last evaluation, 26,000 samples each.',
+    '',
+    '| model | steps | modes (of 1,000) | KL to uniform | sweep wall time |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ]
+  docs = ROOT / 'docs' / 'stacked'
+  docs.mkdir(parents=True, exist_ok=True)
+  for name in names:
+    label = ROWS[name][0]
+    records = [_last_eval(out / name / f'member_{k}') for k in range(len(SEEDS))]
+    modes, _ = _mean_std([r['eval/modes'] for r in records])
+    _, kl = _mean_std([r['eval/kl_modes'] for r in records])
+    summary = json.loads((out / name / 'summary.json').read_text())
+    minutes = summary['wall_s'] / 60
+    lines.append(f'| {label} | {records[0]["step"]:,} | {modes} | {kl} | {minutes:.0f} min |')
+    grids = sorted((out / name / 'member_0' / 'samples').glob('step_*.png'))
+    if grids:
+      shutil.copy(grids[-1], docs / f'{name}.png')
+  modes, kl = real_row()
+  lines.append(f'| real stacks (the classifier on 26,000 real images) | | {modes} | {kl:.3f} | |')
+  for label, published_modes, published_kl in PUBLISHED:
+    lines.append(f'| {label}, published (PacGAN, Table 2) | | {published_modes} | {published_kl} | |')
+  return '\n'.join(lines)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--out', default='runs/stacked', help='folder of the runs')
+  parser.add_argument('--rows', default=','.join(ROWS), help=f'comma-separated, of {", ".join(ROWS)}')
+  parser.add_argument('--steps', type=int, default=0, help='override train.num_steps (0: the configs)')
+  parser.add_argument('--readme', action='store_true', help='write the table into README.md')
+  parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
+  args = parser.parse_args()
+  names = args.rows.split(',')
+  unknown = set(names) - set(ROWS)
+  if unknown:
+    sys.exit(f'unknown rows {sorted(unknown)}; choose from {list(ROWS)}')
+  out = (ROOT / args.out).resolve()
+  out.mkdir(parents=True, exist_ok=True)
+  if not args.skip_training:
+    for name in names:
+      _, config, extra = ROWS[name]
+      steps = (f'--config.train.num_steps={args.steps}',) if args.steps else ()
+      train_sweep(out, name, config, ('--config.checkpoint.every_steps=0', *extra, *steps))
+  text = table(out, names)
+  print(text)
+  if args.readme:
+    from readme_block import write
+
+    write(START, END, text)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,33 @@
+"""Stacked MNIST (1,000 modes) with the DCGAN of PacGAN's Table 2, scaled to a 2-core CPU.
+
+Data: 128,000 stacks of three shipped digits as R, G, B (28x28x3; `ganjax.stacked_mnist`).
+G: Dense 7x7x128 -> BN ReLU -> ConvT 64 5x5 s2 -> BN ReLU -> ConvT 3 5x5 s2 -> tanh.
+D: Conv 64 5x5 s2 -> LeakyReLU 0.2 -> Conv 128 5x5 s2 -> BN -> LeakyReLU 0.2 -> Dense 1.
+BCE, Adam(2e-4, 0.5), batch 64, one D update on real then one on fake, then G (the tutorial's step).
+The periodic evaluation reads each channel with ganjax's MNIST classifier: `eval/modes` (of 1,000) and
+`eval/kl_modes` (KL of the mode histogram to uniform) from 26,000 samples, PacGAN's protocol. PacGAN
+trained longer and wider; this budget is what `benchmarks/stacked_table.py` runs for its table.
+
+Launch:
+  python -m ganjax.main --config=experiments/stacked_mnist.py --workdir=runs/stacked_mnist
+"""
+
+from ganjax.config import sibling
+
+
+def get_config():
+  config = sibling(__file__, 'tutorial_gan')
+  config.data.source = 'stacked_mnist'
+  config.data.image_shape = (28, 28, 3)
+  config.model.g_arch = 'dcgan'
+  config.model.g_features = (128, 64)
+  config.model.g_bn_momentum = 0.9
+  config.model.d_arch = 'dcgan'
+  config.model.d_features = (64, 128)
+  config.model.d_norm = 'batch'
+  config.train.num_steps = 6000
+  config.train.sample_every_steps = 1000
+  config.eval.every_steps = 1000
+  config.eval.num_samples = 26_000
+  config.checkpoint.every_steps = 1000
+  return config

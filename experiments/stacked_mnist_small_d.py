@@ -1,0 +1,14 @@
+"""Stacked MNIST with D at a quarter of its width (PacGAN's Table 3, the harder setting): `stacked_mnist.py`
+with D's convolutions 16 and 32 wide instead of 64 and 128. `--config.model.d_pack=2` packs it.
+
+Launch:
+  python -m ganjax.main --config=experiments/stacked_mnist_small_d.py --workdir=runs/stacked_small_d
+"""
+
+from ganjax.config import sibling
+
+
+def get_config():
+  config = sibling(__file__, 'stacked_mnist')
+  config.model.d_features = (16, 32)
+  return config
