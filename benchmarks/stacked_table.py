@@ -119,7 +119,9 @@ def main() -> None:
     for name in names:
       _, config, extra = ROWS[name]
       steps = (f'--config.train.num_steps={args.steps}',) if args.steps else ()
-      train_sweep(out, name, config, ('--config.checkpoint.every_steps=0', *extra, *steps))
+      # Two evaluations (halfway and at the end) of 26,000 samples per member: each takes half a minute.
+      budget = ('--config.checkpoint.every_steps=0', '--config.eval.every_steps=3000')
+      train_sweep(out, name, config, (*budget, *extra, *steps))
   text = table(out, names)
   print(text)
   if args.readme:

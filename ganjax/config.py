@@ -65,17 +65,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.checkpoint.resume = True  # False: move existing checkpoints aside and start fresh
   c.checkpoint.init_from = ''  # another run's workdir: start from its latest params (warm start)
 
-  c.eval = ml_collections.ConfigDict()
-  c.eval.every_steps = 1000  # 0 turns evaluation during training off
-  c.eval.num_samples = 1000
-  # What the samples are embedded with: 'classifier' (ganjax's MNIST classifier; MNIST runs only),
-  # 'inception' (the FID Inception: FID, KID, IS; needs pytorch-fid's weights), or 'auto': the
-  # classifier for MNIST, else the Inception when its weights are found, else pixel statistics alone.
-  c.eval.features = 'auto'
-  c.eval.inception_weights = ''  # pt_inception-2015-12-05-6726825d.pth; '' : $GANJAX_INCEPTION_WEIGHTS
-  c.eval.allow_other_weights = False  # other Inception weights: numbers not comparable with papers'
-  c.eval.reference_num = 10_000  # training images behind the cached Inception reference (0: all)
-  c.eval.batch_size = 100  # images per Inception batch
+  c.eval = _eval_section()
 
   # K independent GANs trained side by side in one program (jax.vmap over stacked states).
   c.sweep = ml_collections.ConfigDict()
@@ -85,6 +75,22 @@ def tutorial_config() -> ml_collections.ConfigDict:
   # model.d_conv_impl='xla' on CPU, where vmapped lax.convs over stacked weights become slow grouped convolutions).
   c.sweep.mode = 'vmap'
   return c
+
+
+def _eval_section() -> ml_collections.ConfigDict:
+  """The periodic evaluation: how often, how many samples, and what judges them."""
+  e = ml_collections.ConfigDict()
+  e.every_steps = 1000  # 0 turns evaluation during training off
+  e.num_samples = 1000
+  # What the samples are embedded with: 'classifier' (ganjax's MNIST classifier; MNIST runs only),
+  # 'inception' (the FID Inception: FID, KID, IS; needs pytorch-fid's weights), or 'auto': the
+  # classifier for MNIST, else the Inception when its weights are found, else pixel statistics alone.
+  e.features = 'auto'
+  e.inception_weights = ''  # pt_inception-2015-12-05-6726825d.pth; '' : $GANJAX_INCEPTION_WEIGHTS
+  e.allow_other_weights = False  # other Inception weights: numbers not comparable with papers'
+  e.reference_num = 10_000  # training images behind the cached Inception reference (0: all)
+  e.batch_size = 100  # images per Inception batch
+  return e
 
 
 def _loss_section() -> ml_collections.ConfigDict:

@@ -141,15 +141,12 @@ def _check_run(config: ml_collections.ConfigDict) -> None:
   """Config errors that need the devices, on top of `validate.validate`."""
   validate(config)
   num_devices = jax.device_count()
-  if config.train.batch_size % num_devices:
+  pack = config.model.d_pack  # PacGAN: whole packs on every device
+  if config.train.batch_size % (num_devices * pack):
     raise ConfigError(
       f'train.batch_size={config.train.batch_size} is the global batch and must divide by the '
       f'{num_devices} devices in use ({jax.process_count()} process(es) x {jax.local_device_count()} local)'
-    )
-  if (config.train.batch_size // num_devices) % config.model.d_pack:
-    raise ConfigError(
-      f'train.batch_size={config.train.batch_size} over {num_devices} devices leaves a batch per device that '
-      f'does not divide by model.d_pack={config.model.d_pack}'
+      + (f' times model.d_pack={pack}' if pack > 1 else '')
     )
   if config.sweep.field and config.checkpoint.init_from:
     raise ConfigError('checkpoint.init_from (warm start) cannot be combined with a sweep')
@@ -197,11 +194,8 @@ class _Periodic:
     self.grid_labels = self.eval_labels if is_toy else grid_labels
     self.cols = GRID_PER_CLASS if classes else None
     self.generate = sampling.images
-    self.score = None
-    if config.eval.every_steps and self.primary:
-      self.score, what = evaluate.make_scorer(config, data.images, say=say)
-      if evaluate.features_of(config) == 'inception':
-        say(f'evaluation: {what}')
+    scored = config.eval.every_steps and self.primary
+    self.score = evaluate.make_scorer(config, data.images, say=say)[0] if scored else None
 
   def log(self, step: int, metrics: Any, bar: tqdm.tqdm) -> list[dict[str, float]]:
     """Writes a step's metrics (fetched from the devices now) and the tutorial's line; stops on NaN."""
