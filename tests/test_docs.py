@@ -52,7 +52,7 @@ def test_every_relative_link_and_image_resolves(page):
 def test_every_script_block_has_its_markers():
   """Each table script writes between markers of its target page: they must be there, once each."""
   blocks = {
-    'README.md': ('headline', 'warmstart'),
+    'README.md': ('headline', 'warmstart', 'stacked'),
     'docs/results.md': ('quality', 'toy', 'compare', 'rules'),
     'docs/performance.md': ('perf', 'images', 'resnet-convs', 'sngan', 'inception-speed'),
     'docs/images.md': ('demo',),
