@@ -83,9 +83,7 @@ def to_unit(images_u8: np.ndarray) -> np.ndarray:
   return np.asarray(input_pipeline.to_unit_range(images_u8))
 
 
-def pixel_std(samples: np.ndarray) -> float:
-  """Per-pixel standard deviation across samples, averaged over pixels."""
-  return float(np.mean(np.std(samples, axis=0)))
+pixel_std = metrics.pixel_std
 
 
 def is_mnist(config: ml_collections.ConfigDict) -> bool:

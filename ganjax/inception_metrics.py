@@ -17,7 +17,6 @@ compare runs only at equal `eval.num_samples` and `eval.reference_num`.
 """
 
 import dataclasses
-import hashlib
 import os
 import pathlib
 import sys
@@ -25,7 +24,7 @@ import sys
 import ml_collections
 import numpy as np
 
-from ganjax import fid, host, inception, metrics
+from ganjax import fid, host, inception, metrics, packed
 from ganjax.errors import DataError
 
 KNN = 5  # precision/recall/density/coverage neighbours, as Naeem et al. 2020 and their prdc package
@@ -44,14 +43,6 @@ class Reference:
   sigma: np.ndarray
   features: np.ndarray
   count: int
-
-
-def images_sha256(images: np.ndarray, chunk: int = 4096) -> str:
-  """SHA-256 of the images' bytes (C order), read in chunks: a memory-mapped set is never loaded whole."""
-  digest = hashlib.sha256()
-  for start in range(0, len(images), chunk):
-    digest.update(np.ascontiguousarray(images[start : start + chunk]).tobytes())
-  return digest.hexdigest()
 
 
 def subset(count: int, num: int) -> np.ndarray:
@@ -92,7 +83,7 @@ def reference(
 ) -> Reference:
   """The training images' reference statistics, from the cache or computed (with a progress bar) and cached."""
   index = subset(len(images_u8), config.eval.reference_num)
-  file = cache_file(config, images_sha256(images_u8), weights_sha, len(index))
+  file = cache_file(config, packed.content_sha256(images_u8), weights_sha, len(index))
   cached = _read(file)
   if cached is not None:
     return cached
@@ -139,7 +130,7 @@ class InceptionScorer:
       'recall_inception': recall,
       'density_inception': density,
       'coverage_inception': coverage,
-      'pixel_std': float(np.mean(np.std(samples, axis=0))),
+      'pixel_std': metrics.pixel_std(samples),
     }
 
 

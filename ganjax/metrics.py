@@ -139,6 +139,11 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
   return density, coverage
 
 
+def pixel_std(samples: np.ndarray) -> float:
+  """Per-pixel standard deviation across samples, averaged over pixels: near 0 for a collapsed generator."""
+  return float(np.mean(np.std(samples, axis=0)))
+
+
 def copy_stats(sample_nn: np.ndarray, real_nn: np.ndarray, quantile: float = 0.05) -> dict[str, float]:
   """A memorisation check from nearest-neighbour distances to G's training set.
 

@@ -30,12 +30,14 @@ IMAGES = 'images.npy'
 LABELS = 'labels.npy'
 
 
-def content_sha256(images: np.ndarray, labels: np.ndarray, chunk: int = 4096) -> str:
-  """SHA-256 of the images' bytes (C order) then the labels' (int32 little-endian), read in chunks."""
+def content_sha256(images: np.ndarray, labels: np.ndarray | None = None, chunk: int = 4096) -> str:
+  """SHA-256 of the images' bytes (C order) then the labels' (int32 little-endian; none: images alone),
+  read in chunks, so a memory-mapped set is never loaded whole."""
   digest = hashlib.sha256()
   for start in range(0, len(images), chunk):
     digest.update(np.ascontiguousarray(images[start : start + chunk]).tobytes())
-  digest.update(np.asarray(labels, '<i4').tobytes())
+  if labels is not None:
+    digest.update(np.asarray(labels, '<i4').tobytes())
   return digest.hexdigest()
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ganjax import input_pipeline
+from ganjax import input_pipeline, metrics
 
 NUM_MODES = 1000
 SHAPES = ((28, 28, 3), (32, 32, 3))
@@ -90,4 +90,4 @@ class ModeCounter:
     return digits[0] * 100 + digits[1] * 10 + digits[2]
 
   def __call__(self, samples: np.ndarray) -> dict[str, float]:
-    return {**mode_stats(self.modes(samples)), 'pixel_std': float(np.mean(np.std(samples, axis=0)))}
+    return {**mode_stats(self.modes(samples)), 'pixel_std': metrics.pixel_std(samples)}
