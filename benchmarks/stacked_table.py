@@ -28,7 +28,7 @@ ROWS = {
   'pac': ('PacDCGAN2, `stacked_mnist_pac.py`', 'stacked_mnist_pac', ()),
   'mbstd': ('DCGAN + minibatch std', 'stacked_mnist', ('--config.model.d_minibatch_std=True',)),
   'small_d': ('DCGAN, D at 1/4 width, `stacked_mnist_small_d.py`', 'stacked_mnist_small_d', ()),
-  'small_d_pac': ('PacDCGAN2, D at 1/4 width', 'stacked_mnist_small_d', ('--config.model.d_pack=2',)),
+  'small_d_pac': ('PacDCGAN2, D at 1/4 width', 'stacked_mnist_small_d', ('--config.model.d_pack=2', '--config.train.batch_size=128')),
 }
 # PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published.
 PUBLISHED = (
