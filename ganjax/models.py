@@ -374,7 +374,7 @@ def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> 
 def _builtin_discriminator(m: ml_collections.ConfigDict, shape: tuple[int, ...], info_head: bool) -> nn.Module:
   if m.d_arch == 'resnet':
     features = tuple(m.d_features) or resnet.default_widths(shape, generator=False)
-    return resnet.ResNetDiscriminator(features=features, num_classes=m.num_classes, augment=augment_policy(m.d_augment))
+    return resnet.ResNetDiscriminator(features, m.num_classes, augment_policy(m.d_augment), conv_impl(m.d_conv_impl))
   if m.d_arch == 'mlp':
     return MLPDiscriminator(
       features=tuple(m.d_features),

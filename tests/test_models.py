@@ -109,6 +109,41 @@ def test_the_sngan_resnet_has_mimicrys_parameter_counts_at_32x32(classes):
   assert len(kernels) == 11 and len(jax.tree.leaves(d_vars['batch_stats'])) == 2 * len(kernels)  # u and sigma
 
 
+@pytest.mark.parametrize('shape', [(2, 8, 8, 5), (3, 6, 10, 2)])
+def test_the_resnets_fused_conv_and_pool_equals_conv_then_pool(shape):
+  """`resnet.ConvPool` computes a 3x3 convolution then 2x2 average pooling as one 2x2 convolution on the
+  space-to-depth (the CPU default): the same numbers, gradients and parameter tree as the literal layers,
+  and the whole D (spectral norm and the pooled shortcut included) gives the same logits and gradients."""
+  from ganjax import resnet
+
+  x = jax.random.normal(jax.random.key(0), shape)
+  fast, literal = resnet.ConvPool(6, resnet._BRANCH, fused=True), resnet.ConvPool(6, resnet._BRANCH, fused=False)
+  variables = fast.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, literal.init(jax.random.key(1), x))
+  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
+  want = literal.apply(variables, x)
+  assert want.shape == (shape[0], shape[1] // 2, shape[2] // 2, 6)
+  np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
+
+  def grads(module, variables, x):
+    return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(variables, x)
+
+  def same_grads(a, b, variables, x):
+    for got, ref in zip(jax.tree.leaves(grads(a, variables, x)), jax.tree.leaves(grads(b, variables, x)), strict=True):
+      np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+  same_grads(fast, literal, variables, x)
+  images = jax.random.normal(jax.random.key(3), (2, 16, 16, 3))
+  d_fast, d_literal = (resnet.ResNetDiscriminator((8, 8, 8, 8), conv_impl=impl) for impl in ('patches', 'xla'))
+  d_vars = d_fast.init(jax.random.key(4), images)
+  assert jax.tree.map(jnp.shape, d_vars) == jax.tree.map(jnp.shape, d_literal.init(jax.random.key(4), images))
+  np.testing.assert_allclose(d_fast.apply(d_vars, images), d_literal.apply(d_vars, images), rtol=1e-5, atol=1e-5)
+  same_grads(d_fast, d_literal, d_vars, images)
+  config = load_experiment(EXPERIMENTS / 'images_sngan.py')
+  config.data.image_shape = (32, 32, 3)
+  assert _build(config)[1].conv_impl == 'patches'
+
+
 @pytest.mark.parametrize('shape', [(2, 4, 4, 8), (3, 5, 7, 2)])
 def test_the_resnets_phase_upsampling_convolution_equals_upsampling_then_conv(shape):
   """`resnet.UpConv` computes nearest 2x then a 3x3 convolution by output phases (the CPU default): the
