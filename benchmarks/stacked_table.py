@@ -28,17 +28,23 @@ ROWS = {
   'pac': ('PacDCGAN2, `stacked_mnist_pac.py`', 'stacked_mnist_pac', ()),
   'mbstd': ('DCGAN + minibatch std', 'stacked_mnist', ('--config.model.d_minibatch_std=True',)),
   'small_d': ('DCGAN, D at 1/4 width, `stacked_mnist_small_d.py`', 'stacked_mnist_small_d', ()),
-  'small_d_pac': ('PacDCGAN2, D at 1/4 width', 'stacked_mnist_small_d', ('--config.model.d_pack=2', '--config.train.batch_size=128')),
+  'small_d_pac': (
+    'PacDCGAN2, D at 1/4 width',
+    'stacked_mnist_small_d',
+    ('--config.model.d_pack=2', '--config.train.batch_size=128'),
+  ),
 }
-# PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published.
+# PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published. For PacGAN's own
+# runs, batch (in samples) and steps from its code (stacked_MNIST_experiments/VEEGAN_experiment/config.py:
+# 50 epochs of 128,000 stacks at 64 packs a step, two G updates per D update); the others' are not given.
 PUBLISHED = (
-  ('DCGAN (from VEEGAN)', '99', '3.40'),
-  ("DCGAN (PacGAN's run)", '78.9 ± 6.5', '4.50 ± 0.13'),
-  ('ALI', '16', '5.40'),
-  ('Unrolled GAN', '48.7', '4.32'),
-  ('VEEGAN', '150', '2.95'),
-  ('PacDCGAN2', '1000 ± 0', '0.06 ± 0.003'),
-  ('PacDCGAN4', '1000 ± 0', '0.07 ± 0.005'),
+  ('DCGAN (from VEEGAN)', '', '', '99', '3.40'),
+  ("DCGAN (PacGAN's run)", '64', '100,000', '78.9 ± 6.5', '4.50 ± 0.13'),
+  ('ALI', '', '', '16', '5.40'),
+  ('Unrolled GAN', '', '', '48.7', '4.32'),
+  ('VEEGAN', '', '', '150', '2.95'),
+  ('PacDCGAN2', '128', '100,000', '1000 ± 0', '0.06 ± 0.003'),
+  ('PacDCGAN4', '256', '100,000', '1000 ± 0', '0.07 ± 0.005'),
 )
 
 
@@ -78,8 +84,8 @@ def table(out: pathlib.Path, names: list[str]) -> str:
     f'{machine()}. Seeds {SEEDS}, each row one seed sweep (three GANs in one program); mean ± std over the '
     'seeds of the last evaluation, 26,000 samples each.',
     '',
-    '| model | steps | modes (of 1,000) | KL to uniform | sweep wall time |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| model | batch | steps | modes (of 1,000) | KL to uniform | KL, worst seed | sweep wall time (per seed) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   docs = ROOT / 'docs' / 'stacked'
   docs.mkdir(parents=True, exist_ok=True)
@@ -88,16 +94,19 @@ def table(out: pathlib.Path, names: list[str]) -> str:
     records = [_last_eval(out / name / f'member_{k}') for k in range(len(SEEDS))]
     modes, _ = _mean_std([r['eval/modes'] for r in records])
     _, kl = _mean_std([r['eval/kl_modes'] for r in records])
-    summary = json.loads((out / name / 'summary.json').read_text())
-    minutes = summary['wall_s'] / 60
-    lines.append(f'| {label} | {records[0]["step"]:,} | {modes} | {kl} | {minutes:.0f} min |')
+    worst = max(r['eval/kl_modes'] for r in records)
+    batch = json.loads((out / name / 'member_0' / 'config.json').read_text())['train']['batch_size']
+    minutes = json.loads((out / name / 'summary.json').read_text())['wall_s'] / 60
+    per_seed = f'{minutes:.0f} min ({minutes / len(SEEDS):.0f} min)'
+    lines.append(f'| {label} | {batch} | {records[0]["step"]:,} | {modes} | {kl} | {worst:.2f} | {per_seed} |')
     grids = sorted((out / name / 'member_0' / 'samples').glob('step_*.png'))
     if grids:
       shutil.copy(grids[-1], docs / f'{name}.png')
   modes, kl = real_row()
-  lines.append(f'| real stacks (the classifier on 26,000 real images) | | {modes} | {kl:.3f} | |')
-  for label, published_modes, published_kl in PUBLISHED:
-    lines.append(f'| {label}, published (PacGAN, Table 2) | | {published_modes} | {published_kl} | |')
+  lines.append(f'| real stacks (the classifier on 26,000 real images) | | | {modes} | {kl:.3f} | | |')
+  for label, batch, steps, published_modes, published_kl in PUBLISHED:
+    cells = f'{batch} | {steps} | {published_modes} | {published_kl} | |'
+    lines.append(f'| {label}, published (PacGAN, Table 2) | {cells} |')
   return '\n'.join(lines)
 
 
