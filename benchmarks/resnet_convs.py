@@ -1,17 +1,20 @@
-"""The SNGAN ResNet's convolutions on XLA:CPU: lax.conv (YNNPACK, and Eigen through a flag) against patches.
+"""The SNGAN ResNet's convolutions on XLA:CPU: lax.conv (YNNPACK, and Eigen through a flag), patches, ganjax's.
 
-  python benchmarks/resnet_convs.py [--batch 16] [--windows 5] [--json]
+  python benchmarks/resnet_convs.py [--batch 16] [--windows 5] [--json] [--doc]
 
-Times forward + backward (gradients of the input and the kernel) of the ResNet's stride-1 convolutions
-at their 32x32 sizes, G's upsampling block's first convolution with its nearest-neighbour 2x before
-it, and D's 3x3 convolutions, each as:
+Times forward + backward (gradients of the input and the kernel) of the ResNet's convolutions at
+their 32x32 sizes: G's upsampling block's first convolution with its nearest-neighbour 2x before it,
+G's and D's stride-1 3x3s, and D's first block's second convolution with the 2x2 average pooling
+after it. Each as:
 - `xla`: `lax.conv_general_dilated` (flax's `nn.Conv`), XLA:CPU's default (YNNPACK) convolutions;
-- `xla_eigen`: the same with `ganjax.host.EIGEN_CONV_FLAG` (Eigen's convolutions), in a subprocess;
 - `patches`: the 9 shifted copies of the padded input concatenated and one matmul (im2col), as
-  `ganjax.patch_conv` does for stride 2, its backward written by autodiff; for the upsampling
-  convolution, `ganjax.resnet.upsample_conv` instead: four 2x2 convolutions of the input, one per
-  output phase (16 taps per 2x2 output block instead of 36), what `resnet`'s G runs by default.
-The winner is what `model.*_conv_impl='auto'` should pick for `resnet` on CPU. A benchmark, not a test.
+  `ganjax.patch_conv` does for stride 2, its backward written by autodiff;
+- `ganjax`: what `resnet` runs on CPU: the upsampling convolution by its four output phases
+  (`resnet.upsample_conv`, 16 taps per 2x2 output block instead of 36), the convolution and pooling
+  as one 2x2 convolution of the space-to-depth (`resnet.conv_pool`, 16 taps per pooled output
+  instead of 36), the other 3x3s by Winograd's F(2x2, 3x3) (`ganjax.winograd`) but for 3 channels in;
+each also with `ganjax.host.EIGEN_CONV_FLAG` (Eigen's convolutions), in a subprocess. The winner is
+what `model.*_conv_impl='auto'` should pick for `resnet` on CPU. A benchmark, not a test.
 """
 
 import argparse
@@ -24,17 +27,21 @@ import jax
 import jax.numpy as jnp
 import timing
 
+from ganjax import winograd
 from ganjax.host import EIGEN_CONV_FLAG
-from ganjax.resnet import upsample_conv
+from ganjax.resnet import _avg_pool, conv_pool, upsample_conv
 
-# (name, side, C_in, C_out, upsample first): G's 32x32 block (256 channels) and D's first blocks (128).
+# (name, side, C_in, C_out, kind): G's 32x32 block (256 channels) and D's first blocks (128); kind 'up'
+# (nearest 2x first), 'plain' or 'pool' (2x2 average pooling after).
 CASES = (
-  ('G up 16->32, 3x3 256->256', 16, 256, 256, True),
-  ('G 32x32, 3x3 256->256', 32, 256, 256, False),
-  ('D 32x32, 3x3 3->128', 32, 3, 128, False),
-  ('D 32x32, 3x3 128->128', 32, 128, 128, False),
-  ('D 16x16, 3x3 128->128', 16, 128, 128, False),
+  ('G up 16->32, 3x3 256->256', 16, 256, 256, 'up'),
+  ('G 32x32, 3x3 256->256', 32, 256, 256, 'plain'),
+  ('D 32x32, 3x3 3->128', 32, 3, 128, 'plain'),
+  ('D 32x32, 3x3 128->128', 32, 128, 128, 'plain'),
+  ('D 32x32, 3x3 128->128, pool', 32, 128, 128, 'pool'),
+  ('D 16x16, 3x3 128->128', 16, 128, 128, 'plain'),
 )
+IMPLS = ('xla', 'patches', 'ganjax')
 
 
 def _upsample(x):
@@ -53,19 +60,29 @@ def conv_patches(x, w):
   return taps @ w.reshape(9 * c, -1)
 
 
-def time_case(impl, side, c_in, c_out, up, batch, windows) -> float:
-  """Milliseconds per forward + backward."""
+def layer(impl: str, kind: str, c_in: int):
+  """The layer as `impl` computes it; 'ganjax' is what `resnet` runs on CPU (model.*_conv_impl='auto')."""
+  if impl == 'ganjax':
+    if kind == 'up':
+      return upsample_conv
+    if kind == 'pool':
+      return conv_pool
+    return winograd.conv3x3 if c_in >= 16 else conv_xla
   conv = conv_patches if impl == 'patches' else conv_xla
+  if kind == 'up':
+    return lambda x, w: conv(_upsample(x), w)
+  if kind == 'pool':
+    return lambda x, w: _avg_pool(conv(x, w))
+  return conv
+
+
+def time_case(impl, side, c_in, c_out, kind, batch, windows) -> float:
+  """Milliseconds per forward + backward."""
   kx, kw = jax.random.split(jax.random.key(0))
   x = jax.random.normal(kx, (batch, side, side, c_in))
   w = jax.random.normal(kw, (3, 3, c_in, c_out)) * 0.05
-
-  def loss(x, w):
-    if up and impl == 'patches':
-      return jnp.sum(upsample_conv(x, w) ** 2)
-    return jnp.sum(conv(_upsample(x) if up else x, w) ** 2)
-
-  grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+  f = layer(impl, kind, c_in)
+  grad = jax.jit(jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), argnums=(0, 1)))
   return timing.median_ms(lambda: jax.block_until_ready(grad(x, w)), windows, calls=3)
 
 
@@ -85,14 +102,17 @@ def doc_table(result: dict, batch: int, windows: int) -> str:
   lines = [
     f'Written by `python benchmarks/resnet_convs.py --doc` on {datetime.date.today()}: {code_now()}; {machine()}. '
     f'Milliseconds per forward + backward at batch {batch}, median of {windows} windows; "Eigen": '
-    "with `ganjax.host.EIGEN_CONV_FLAG`; patches: im2col, or for G's upsampling convolution its four "
-    'output phases (`resnet.upsample_conv`).',
+    "with `ganjax.host.EIGEN_CONV_FLAG`; patches: im2col; ganjax: what `resnet` runs on CPU (G's "
+    'upsampling convolution by its four output phases, `resnet.upsample_conv`; a convolution with '
+    "pooling after as one 2x2 convolution, `resnet.conv_pool`; other 3x3s by Winograd's F(2x2, 3x3), "
+    '`ganjax.winograd`, but for 3 input channels).',
     '',
-    '| convolution | lax.conv (YNNPACK) | lax.conv (Eigen) | patches / phases | patches / phases (Eigen) |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| convolution | lax.conv (YNNPACK) | lax.conv (Eigen) | patches | patches (Eigen) | ganjax | ganjax (Eigen) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for name, *_ in CASES:
-    cells = [f'{result[f"{impl}|{name}"]:.1f}' for impl in ('xla', 'xla_eigen', 'patches', 'patches_eigen')]
+    cells = [f'{result[f"{impl}|{name}"]:.1f}' for impl in IMPLS + tuple(f'{i}_eigen' for i in IMPLS)]
+    cells = cells[0::3] + cells[1::3] + cells[2::3]  # each impl beside its Eigen run
     lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -106,15 +126,15 @@ def main() -> None:
   parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:  # under EIGEN_CONV_FLAG
-    print(json.dumps(run_all(['xla', 'patches'], args.batch, args.windows)))
+    print(json.dumps(run_all(IMPLS, args.batch, args.windows)))
     return
-  result = run_all(['xla', 'patches'], args.batch, args.windows)
+  result = run_all(IMPLS, args.batch, args.windows)
   env = {**os.environ, 'XLA_FLAGS': f'{os.environ.get("XLA_FLAGS", "")} {EIGEN_CONV_FLAG}'.strip()}
   cmd = [sys.executable, __file__, '--worker', '--batch', str(args.batch), '--windows', str(args.windows)]
   eigen = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
   result.update({f'{k.split("|")[0]}_eigen|{k.split("|")[1]}': v for k, v in eigen.items()})
   print(f'batch {args.batch}, ms per forward + backward (median of {args.windows} windows)')
-  columns = (('xla', 10), ('xla_eigen', 11), ('patches', 10), ('patches_eigen', 15))
+  columns = tuple((name, len(name) + 2) for impl in IMPLS for name in (impl, f'{impl}_eigen'))
   print(f'{"convolution":<30}' + ''.join(f'{impl:>{width}}' for impl, width in columns))
   for name, *_ in CASES:
     cells = (f'{result[f"{impl}|{name}"]:>{width}.1f}' for impl, width in columns)

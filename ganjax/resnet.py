@@ -14,6 +14,12 @@ Conditional (`num_classes` > 0): G's BatchNorms take a per-class scale and shift
 D adds the projection term <embed(y), features> (Miyato & Koyama 2018); unlike mimicry's, the class
 embedding is not spectrally normalised.
 
+How it computes (`model.*_conv_impl`; 'auto' is 'patches' on XLA:CPU): the same functions with fewer
+multiplies. G's upsampling convolution by output phases (`upsample_conv`), its other 3x3 convolutions
+by Winograd's F(2x2, 3x3) (`ganjax.winograd`), its 1x1 shortcut before the upsampling; D's 3x3
+convolution and pooling as one 2x2 convolution (`conv_pool`), its other 3x3s by Winograd, its pooled
+shortcut pooled first. 'xla' runs the layers literally. Parameters are the same either way.
+
 Initialisation as mimicry: Xavier-uniform kernels, gain sqrt(2) inside residual branches and 1 for
 shortcuts and the dense layers; biases start at zero (torch keeps its default uniform biases there).
 """
@@ -25,7 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax import augment
+from ganjax import augment, winograd
 from ganjax.config import first_map, upsamplings
 
 
@@ -164,16 +170,17 @@ class GBlock(nn.Module):
 
   features: int
   num_classes: int = 0
-  phases: bool = True  # UpConv's `phases`
+  phases: bool = True  # UpConv's `phases`, Winograd's c2 and the shortcut convolved before upsampling
 
   @nn.compact
   def __call__(self, x, train: bool, axis_name, labels):
     h = nn.relu(_Norm(self.num_classes, name='b1')(x, train, axis_name, labels))
     h = UpConv(self.features, _BRANCH, self.phases, name='c1')(h)
     h = nn.relu(_Norm(self.num_classes, name='b2')(h, train, axis_name, labels))
-    h = nn.Conv(self.features, (3, 3), padding=1, kernel_init=_BRANCH, name='c2')(h)
-    shortcut = nn.Conv(self.features, (1, 1), padding=0, kernel_init=_SHORTCUT, name='c_sc')(_upsample(x))
-    return h + shortcut
+    h = winograd.Conv3x3(self.features, _BRANCH, self.phases, name='c2')(h)
+    shortcut = nn.Conv(self.features, (1, 1), padding=0, kernel_init=_SHORTCUT, name='c_sc')
+    # A 1x1 convolution commutes with nearest upsampling: at a quarter of the pixels first.
+    return h + (_upsample(shortcut(x)) if self.phases else shortcut(_upsample(x)))
 
 
 class ResNetGenerator(nn.Module):
@@ -182,7 +189,7 @@ class ResNetGenerator(nn.Module):
   features: Sequence[int] = (256, 256, 256)
   image_shape: Sequence[int] = (32, 32, 3)
   num_classes: int = 0
-  conv_impl: str = 'patches'  # 'patches': UpConv computes by phases; 'xla': upsampling, then lax.conv
+  conv_impl: str = 'patches'  # 'patches': phases, Winograd, 1x1 before upsampling; 'xla': literally
 
   @nn.compact
   def __call__(self, z, train: bool = True, axis_name: str | None = None, labels=None) -> jax.Array:
@@ -194,7 +201,7 @@ class ResNetGenerator(nn.Module):
       block = GBlock(width_i, self.num_classes, self.conv_impl == 'patches', name=f'block{i + 2}')
       x = block(x, train, axis_name, labels)
     x = nn.relu(_Norm(self.num_classes, name='b_out')(x, train, axis_name, labels))
-    x = nn.Conv(channels, (3, 3), padding=1, kernel_init=_SHORTCUT, name='c_out')(x)
+    x = winograd.Conv3x3(channels, _SHORTCUT, self.conv_impl == 'patches', name='c_out')(x)
     return jnp.tanh(x)
 
 
@@ -205,16 +212,21 @@ class DBlock(nn.Module):
   features: int
   downsample: bool
   optimised: bool = False
-  fused: bool = True  # ConvPool's `fused`; a pooled 1x1 shortcut pools first (the same linear map)
+  fused: bool = True  # ConvPool's `fused`, Winograd's 3x3s; a pooled 1x1 shortcut pools first (the same map)
 
   @nn.compact
   def __call__(self, x, update_stats: bool):
     def conv(width, size, init, name, pool=False):
-      if pool:
-        layer = ConvPool(width, init, self.fused, name=name)
-      else:
-        layer = nn.Conv(width, (size, size), padding=(size - 1) // 2, kernel_init=init, name=name)
-      return lambda v: nn.SpectralNorm(layer, name=f'{name}_sn')(v, update_stats=update_stats)
+      def apply(v):
+        if pool:
+          layer = ConvPool(width, init, self.fused, name=name)
+        elif size == 3:  # Winograd where the input has channels enough to fill its matrix products
+          layer = winograd.Conv3x3(width, init, fast=self.fused and v.shape[-1] >= 16, name=name)
+        else:
+          layer = nn.Conv(width, (size, size), padding=(size - 1) // 2, kernel_init=init, name=name)
+        return nn.SpectralNorm(layer, name=f'{name}_sn')(v, update_stats=update_stats)
+
+      return apply
 
     h = x if self.optimised else nn.relu(x)
     h = conv(self.features, 3, _BRANCH, 'c1')(h)
@@ -236,7 +248,7 @@ class ResNetDiscriminator(nn.Module):
   features: Sequence[int] = (128, 128, 128, 128)
   num_classes: int = 0
   augment: Sequence[str] = ()
-  conv_impl: str = 'patches'  # 'patches': convolutions then pooling fused (ConvPool); 'xla': literally
+  conv_impl: str = 'patches'  # 'patches': ConvPool fused, Winograd, shortcut pooled first; 'xla': literally
 
   @nn.compact
   def __call__(

@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,6 +110,48 @@ def test_the_sngan_resnet_has_mimicrys_parameter_counts_at_32x32(classes):
   assert len(kernels) == 11 and len(jax.tree.leaves(d_vars['batch_stats'])) == 2 * len(kernels)  # u and sigma
 
 
+@pytest.mark.parametrize('shape, features', [((2, 4, 4, 8), 16), ((3, 5, 7, 2), 16), ((2, 6, 6, 16), 3)])
+def test_winograd_convolution_equals_lax_conv_and_the_resnet_g_is_unchanged(shape, features):
+  """`winograd.Conv3x3` (F(2x2, 3x3), odd sides included; all taps in one matmul for 3 outputs) gives
+  lax.conv's numbers and gradients with the same parameters, and the whole ResNet G that uses it (with
+  its shortcut convolved before upsampling) equals the literal G (`model.g_conv_impl='xla'`) in outputs
+  and gradients."""
+  from ganjax import resnet, winograd
+
+  x = jax.random.normal(jax.random.key(0), shape)
+  fast, literal = (winograd.Conv3x3(features, resnet._BRANCH, fast=fast) for fast in (True, False))
+  variables = fast.init(jax.random.key(1), x)
+  conv = nn.Conv(features, (3, 3))
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, conv.init(jax.random.key(1), x))
+  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
+  np.testing.assert_allclose(fast.apply(variables, x), literal.apply(variables, x), atol=1e-5)
+  _same_grads(fast, literal, variables, x)
+  z = jax.random.normal(jax.random.key(3), (4, 16))
+  g_fast, g_literal = (resnet.ResNetGenerator((16, 16), (16, 16, 3), conv_impl=impl) for impl in ('patches', 'xla'))
+  g_vars = g_fast.init(jax.random.key(4), z)
+  assert jax.tree.map(jnp.shape, g_vars) == jax.tree.map(jnp.shape, g_literal.init(jax.random.key(4), z))
+  outputs = [g.apply(g_vars, z, mutable=['batch_stats']) for g in (g_fast, g_literal)]
+  for got, ref in zip(jax.tree.leaves(outputs[0]), jax.tree.leaves(outputs[1]), strict=True):
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+  def g_loss(g):
+    return lambda v, z: jnp.sum(jnp.sin(g.apply(v, z, mutable=['batch_stats'])[0]))
+
+  grads = [jax.grad(g_loss(g), argnums=(0, 1))(g_vars, z) for g in (g_fast, g_literal)]
+  for got, ref in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1]), strict=True):
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def _same_grads(a: nn.Module, b: nn.Module, variables, x) -> None:
+  """a and b have the same gradients (parameters and input) of a non-linear function of their outputs."""
+
+  def grads(module):
+    return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(variables, x)
+
+  for got, ref in zip(jax.tree.leaves(grads(a)), jax.tree.leaves(grads(b)), strict=True):
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('shape', [(2, 8, 8, 5), (3, 6, 10, 2)])
 def test_the_resnets_fused_conv_and_pool_equals_conv_then_pool(shape):
   """`resnet.ConvPool` computes a 3x3 convolution then 2x2 average pooling as one 2x2 convolution on the
@@ -125,20 +168,13 @@ def test_the_resnets_fused_conv_and_pool_equals_conv_then_pool(shape):
   assert want.shape == (shape[0], shape[1] // 2, shape[2] // 2, 6)
   np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
 
-  def grads(module, variables, x):
-    return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(variables, x)
-
-  def same_grads(a, b, variables, x):
-    for got, ref in zip(jax.tree.leaves(grads(a, variables, x)), jax.tree.leaves(grads(b, variables, x)), strict=True):
-      np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
-
-  same_grads(fast, literal, variables, x)
+  _same_grads(fast, literal, variables, x)
   images = jax.random.normal(jax.random.key(3), (2, 16, 16, 3))
-  d_fast, d_literal = (resnet.ResNetDiscriminator((8, 8, 8, 8), conv_impl=impl) for impl in ('patches', 'xla'))
+  d_fast, d_literal = (resnet.ResNetDiscriminator((16, 16, 16, 16), conv_impl=impl) for impl in ('patches', 'xla'))
   d_vars = d_fast.init(jax.random.key(4), images)
   assert jax.tree.map(jnp.shape, d_vars) == jax.tree.map(jnp.shape, d_literal.init(jax.random.key(4), images))
   np.testing.assert_allclose(d_fast.apply(d_vars, images), d_literal.apply(d_vars, images), rtol=1e-5, atol=1e-5)
-  same_grads(d_fast, d_literal, d_vars, images)
+  _same_grads(d_fast, d_literal, d_vars, images)
   config = load_experiment(EXPERIMENTS / 'images_sngan.py')
   config.data.image_shape = (32, 32, 3)
   assert _build(config)[1].conv_impl == 'patches'
