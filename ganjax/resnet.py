@@ -17,8 +17,9 @@ embedding is not spectrally normalised.
 How it computes (`model.*_conv_impl`; 'auto' is 'patches' on XLA:CPU): the same functions with fewer
 multiplies. G's upsampling convolution by output phases (`upsample_conv`), its other 3x3 convolutions
 by Winograd's F(2x2, 3x3) (`ganjax.winograd`), its 1x1 shortcut before the upsampling; D's 3x3
-convolution and pooling as one 2x2 convolution (`conv_pool`), its other 3x3s by Winograd, its pooled
-shortcut pooled first. 'xla' runs the layers literally. Parameters are the same either way.
+convolution and pooling as one 2x2 convolution (`conv_pool`), its pooled shortcut pooled first (its
+other convolutions are lax.convs: Winograd made D's step no faster). 'xla' runs the layers literally.
+Parameters are the same either way.
 
 Initialisation as mimicry: Xavier-uniform kernels, gain sqrt(2) inside residual branches and 1 for
 shortcuts and the dense layers; biases start at zero (torch keeps its default uniform biases there).
@@ -212,21 +213,16 @@ class DBlock(nn.Module):
   features: int
   downsample: bool
   optimised: bool = False
-  fused: bool = True  # ConvPool's `fused`, Winograd's 3x3s; a pooled 1x1 shortcut pools first (the same map)
+  fused: bool = True  # ConvPool's `fused`; a pooled 1x1 shortcut pools first (the same linear map)
 
   @nn.compact
   def __call__(self, x, update_stats: bool):
     def conv(width, size, init, name, pool=False):
-      def apply(v):
-        if pool:
-          layer = ConvPool(width, init, self.fused, name=name)
-        elif size == 3:  # Winograd where the input has channels enough to fill its matrix products
-          layer = winograd.Conv3x3(width, init, fast=self.fused and v.shape[-1] >= 16, name=name)
-        else:
-          layer = nn.Conv(width, (size, size), padding=(size - 1) // 2, kernel_init=init, name=name)
-        return nn.SpectralNorm(layer, name=f'{name}_sn')(v, update_stats=update_stats)
-
-      return apply
+      if pool:
+        layer = ConvPool(width, init, self.fused, name=name)
+      else:
+        layer = nn.Conv(width, (size, size), padding=(size - 1) // 2, kernel_init=init, name=name)
+      return lambda v: nn.SpectralNorm(layer, name=f'{name}_sn')(v, update_stats=update_stats)
 
     h = x if self.optimised else nn.relu(x)
     h = conv(self.features, 3, _BRANCH, 'c1')(h)
@@ -248,7 +244,7 @@ class ResNetDiscriminator(nn.Module):
   features: Sequence[int] = (128, 128, 128, 128)
   num_classes: int = 0
   augment: Sequence[str] = ()
-  conv_impl: str = 'patches'  # 'patches': ConvPool fused, Winograd, shortcut pooled first; 'xla': literally
+  conv_impl: str = 'patches'  # 'patches': ConvPool fused, the shortcut pooled first; 'xla': literally
 
   @nn.compact
   def __call__(
