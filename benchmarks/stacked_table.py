@@ -4,11 +4,11 @@
 
 Each row trains as one 3-seed sweep (`sweep.field=seed`: the three GANs in one program, on the same
 128,000 stacks), then reads `eval/modes` and `eval/kl_modes` (26,000 samples each, PacGAN's protocol)
-at the last step of every member's metrics.jsonl, and reports mean ± std over the seeds with the
-sweep's wall time. The real-data row runs the same metric on 26,000 real stacks: what the
-classifier's own errors cost. The published rows are copied from PacGAN's Table 2 (Lin et al. 2018),
-whose runs are longer and wider than a 2-core CPU allows. Member 0's last sample grid goes to
-docs/stacked/.
+at the last step of every member's metrics.jsonl, and reports mean ± std over the seeds, the worst
+seed's KL (the target is per seed), the batch in samples, and the sweep's wall time (and a third of
+it). The real-data row runs the same metric on 26,000 real stacks: what the classifier's own errors
+cost. The published rows are copied from PacGAN's Table 2 (Lin et al. 2018), whose runs are longer
+and wider than a 2-core CPU allows. Member 0's last sample grid goes to docs/stacked/.
 """
 
 import argparse

@@ -2,8 +2,8 @@
 
 D's first convolution sees the two samples' 6 channels. As in PacGAN's code, the batch counts packs:
 64 packs of 2, so G draws 128 samples a step and D sees as many packs as the plain DCGAN sees
-samples. Everything else (steps, optimiser, evaluation) as `stacked_mnist.py`, the comparison of
-PacGAN's Table 2; a step costs about twice the plain DCGAN's.
+samples. Everything else (steps, optimiser, evaluation) as `stacked_mnist.py`: the comparison of
+PacGAN's Table 2.
 
 Launch:
   python -m ganjax.main --config=experiments/stacked_mnist_pac.py --workdir=runs/stacked_mnist_pac
