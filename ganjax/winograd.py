@@ -16,9 +16,11 @@ taps in one matmul instead (`narrow_conv3x3`).
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-# G of F(2x2, 3x3): the kernel's transform, U = G g G^T.
-_G = jnp.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# G of F(2x2, 3x3): the kernel's transform, U = G g G^T. numpy, not jnp: a jax array made at import would
+# start the backend before a multi-process run's jax.distributed.initialize.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
 def _input_transform(d: list[jax.Array]) -> list[jax.Array]:
@@ -40,7 +42,8 @@ def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   rows = _input_transform([padded[:, r : r + 2 * h2 : 2] for r in range(4)])
   tiles = [_input_transform([row[:, :, s : s + 2 * w2 : 2] for s in range(4)]) for row in rows]
   v = jnp.stack([t for row in tiles for t in row]).reshape(16, n * h2 * w2, x.shape[-1])
-  u = jnp.einsum('ar,rsio,bs->abio', _G.astype(kernel.dtype), kernel, _G.astype(kernel.dtype))
+  g = jnp.asarray(_G, kernel.dtype)
+  u = jnp.einsum('ar,rsio,bs->abio', g, kernel, g)
   m = jnp.matmul(v, u.reshape(16, *kernel.shape[2:])).reshape(4, 4, n, h2, w2, kernel.shape[-1])
   cols = [_output_transform([m[a, b] for b in range(4)]) for a in range(4)]
   y = [_output_transform([cols[a][q] for a in range(4)]) for q in range(2)]  # y[q][p]
