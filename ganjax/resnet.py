@@ -103,42 +103,27 @@ def conv_pool(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return jax.lax.conv_general_dilated(blocks, k, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
-class ConvPool(nn.Module):
-  """`nn.Conv(features, (3, 3), padding=1)` then 2x2 average pooling, with the conv's parameters ('kernel',
-  'bias'); `fused` computes it with `conv_pool` (fewer FLOPs), else literally (`model.d_conv_impl='xla'`)."""
+class ConvPool(winograd.Conv3x3):
+  """`nn.Conv(features, (3, 3), padding=1)` then 2x2 average pooling, with the conv's parameters; `fast`
+  computes it with `conv_pool` (fewer FLOPs) on even sides, else literally (`model.d_conv_impl='xla'`)."""
 
-  features: int
-  kernel_init: nn.initializers.Initializer
-  fused: bool = True
+  def literal(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return _avg_pool(winograd.literal_conv3x3(x, kernel))  # pooling commutes with the bias
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features), jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    if self.fused and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0:
-      return conv_pool(x, kernel) + bias
-    dims = ('NHWC', 'HWIO', 'NHWC')
-    return _avg_pool(jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dims) + bias)
+  def fast_path(self, x: jax.Array, kernel: jax.Array) -> jax.Array | None:
+    return conv_pool(x, kernel) if x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0 else None
 
 
-class UpConv(nn.Module):
-  """nearest 2x, then `nn.Conv(features, (3, 3), padding=1)`: the same parameters ('kernel', 'bias'), so
-  checkpoints move between the two; `phases` computes it with `upsample_conv` (fewer FLOPs: faster on
-  XLA:CPU, benchmarks/resnet_convs.py), else literally (`model.g_conv_impl='xla'`)."""
+class UpConv(winograd.Conv3x3):
+  """nearest 2x, then `nn.Conv(features, (3, 3), padding=1)` with its parameters; `fast` computes it with
+  `upsample_conv` (fewer FLOPs: faster on XLA:CPU, benchmarks/resnet_convs.py), else literally
+  (`model.g_conv_impl='xla'`)."""
 
-  features: int
-  kernel_init: nn.initializers.Initializer
-  phases: bool = True
+  def literal(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return winograd.literal_conv3x3(_upsample(x), kernel)
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features), jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    if self.phases:
-      return upsample_conv(x, kernel) + bias
-    dims = ('NHWC', 'HWIO', 'NHWC')
-    y = jax.lax.conv_general_dilated(_upsample(x), kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dims)
-    return y + bias
+  def fast_path(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return upsample_conv(x, kernel)
 
 
 class _Norm(nn.Module):
@@ -171,7 +156,7 @@ class GBlock(nn.Module):
 
   features: int
   num_classes: int = 0
-  phases: bool = True  # UpConv's `phases`, Winograd's c2 and the shortcut convolved before upsampling
+  phases: bool = True  # UpConv's `fast`, Winograd's c2 and the shortcut convolved before upsampling
 
   @nn.compact
   def __call__(self, x, train: bool, axis_name, labels):
@@ -213,7 +198,7 @@ class DBlock(nn.Module):
   features: int
   downsample: bool
   optimised: bool = False
-  fused: bool = True  # ConvPool's `fused`; a pooled 1x1 shortcut pools first (the same linear map)
+  fused: bool = True  # ConvPool's `fast`; a pooled 1x1 shortcut pools first (the same linear map)
 
   @nn.compact
   def __call__(self, x, update_stats: bool):

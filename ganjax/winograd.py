@@ -62,19 +62,31 @@ def narrow_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return sum(taps[:, u : u + height, v : v + width, 3 * u + v] for u in range(3) for v in range(3))
 
 
+def literal_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`nn.Conv`'s 3x3 convolution with padding 1, no bias, as lax.conv computes it."""
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
 class Conv3x3(nn.Module):
-  """`nn.Conv(features, (3, 3), padding=1)` with the same parameters; `fast` computes it by `conv3x3`,
-  or by `narrow_conv3x3` for fewer than 16 output channels; else by lax.conv."""
+  """`nn.Conv(features, (3, 3), padding=1)` with the same parameters ('kernel', 'bias'), so checkpoints
+  move between the two; `fast` computes it by `conv3x3`, or by `narrow_conv3x3` for fewer than 16 output
+  channels; else literally. Subclasses (resnet.UpConv, resnet.ConvPool) put a step before or after the
+  convolution: they override `literal` and `fast_path` and keep the parameters."""
 
   features: int
   kernel_init: nn.initializers.Initializer
   fast: bool = True
 
+  def literal(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return literal_conv3x3(x, kernel)
+
+  def fast_path(self, x: jax.Array, kernel: jax.Array) -> jax.Array | None:
+    """The same function with fewer FLOPs, or None where this input has no such path."""
+    return (conv3x3 if self.features >= 16 else narrow_conv3x3)(x, kernel)
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features), jnp.float32)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    if self.fast:
-      return (conv3x3 if self.features >= 16 else narrow_conv3x3)(x, kernel) + bias
-    dims = ('NHWC', 'HWIO', 'NHWC')
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dims) + bias
+    y = self.fast_path(x, kernel) if self.fast else None
+    return (self.literal(x, kernel) if y is None else y) + bias

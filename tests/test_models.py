@@ -119,13 +119,9 @@ def test_winograd_convolution_equals_lax_conv_and_the_resnet_g_is_unchanged(shap
   from ganjax import resnet, winograd
 
   x = jax.random.normal(jax.random.key(0), shape)
-  fast, literal = (winograd.Conv3x3(features, resnet._BRANCH, fast=fast) for fast in (True, False))
-  variables = fast.init(jax.random.key(1), x)
+  variables, _ = _fast_equals_literal(winograd.Conv3x3, features, x)
   conv = nn.Conv(features, (3, 3))
   assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, conv.init(jax.random.key(1), x))
-  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
-  np.testing.assert_allclose(fast.apply(variables, x), literal.apply(variables, x), atol=1e-5)
-  _same_grads(fast, literal, variables, x)
   z = jax.random.normal(jax.random.key(3), (4, 16))
   g_fast, g_literal = (resnet.ResNetGenerator((16, 16), (16, 16, 3), conv_impl=impl) for impl in ('patches', 'xla'))
   g_vars = g_fast.init(jax.random.key(4), z)
@@ -140,6 +136,22 @@ def test_winograd_convolution_equals_lax_conv_and_the_resnet_g_is_unchanged(shap
   grads = [jax.grad(g_loss(g), argnums=(0, 1))(g_vars, z) for g in (g_fast, g_literal)]
   for got, ref in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1]), strict=True):
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def _fast_equals_literal(layer, features: int, x: jax.Array):
+  """`layer(features, ..., fast=True)` and its `fast=False` twin share a parameter tree and, at the same
+  (perturbed, so the bias is not zero) parameters, give the same outputs and gradients on x.
+  Returns (the parameters, the literal output)."""
+  from ganjax import resnet
+
+  fast, literal = (layer(features, resnet._BRANCH, fast=flag) for flag in (True, False))
+  variables = fast.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, literal.init(jax.random.key(1), x))
+  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
+  want = literal.apply(variables, x)
+  np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
+  _same_grads(fast, literal, variables, x)
+  return variables, want
 
 
 def _same_grads(a: nn.Module, b: nn.Module, variables, x) -> None:
@@ -160,15 +172,8 @@ def test_the_resnets_fused_conv_and_pool_equals_conv_then_pool(shape):
   from ganjax import resnet
 
   x = jax.random.normal(jax.random.key(0), shape)
-  fast, literal = resnet.ConvPool(6, resnet._BRANCH, fused=True), resnet.ConvPool(6, resnet._BRANCH, fused=False)
-  variables = fast.init(jax.random.key(1), x)
-  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, literal.init(jax.random.key(1), x))
-  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
-  want = literal.apply(variables, x)
+  _, want = _fast_equals_literal(resnet.ConvPool, 6, x)
   assert want.shape == (shape[0], shape[1] // 2, shape[2] // 2, 6)
-  np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
-
-  _same_grads(fast, literal, variables, x)
   images = jax.random.normal(jax.random.key(3), (2, 16, 16, 3))
   d_fast, d_literal = (resnet.ResNetDiscriminator((16, 16, 16, 16), conv_impl=impl) for impl in ('patches', 'xla'))
   d_vars = d_fast.init(jax.random.key(4), images)
@@ -187,19 +192,8 @@ def test_the_resnets_phase_upsampling_convolution_equals_upsampling_then_conv(sh
   from ganjax import resnet
 
   x = jax.random.normal(jax.random.key(0), shape)
-  fast, literal = resnet.UpConv(6, resnet._BRANCH, phases=True), resnet.UpConv(6, resnet._BRANCH, phases=False)
-  variables = fast.init(jax.random.key(1), x)
-  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, literal.init(jax.random.key(1), x))
-  variables = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape), variables)
-  want = literal.apply(variables, x)
+  _, want = _fast_equals_literal(resnet.UpConv, 6, x)
   assert want.shape == (shape[0], 2 * shape[1], 2 * shape[2], 6)
-  np.testing.assert_allclose(fast.apply(variables, x), want, atol=1e-5)
-
-  def grads(module):
-    return jax.grad(lambda v, x: jnp.sum(jnp.sin(module.apply(v, x))), argnums=(0, 1))(variables, x)
-
-  for got, ref in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(literal)), strict=True):
-    np.testing.assert_allclose(got, ref, atol=1e-4)
   # The generator picks it through model.g_conv_impl: phases on CPU ('auto'), the literal layer for 'xla'.
   config = load_experiment(EXPERIMENTS / 'images_sngan.py')
   config.data.image_shape = (32, 32, 3)
