@@ -59,6 +59,7 @@ def test_real_stacks_cover_the_modes_and_one_repeated_stack_covers_one():
 def test_a_pack_of_one_is_the_plain_d_and_a_packs_logit_depends_on_all_its_members():
   config = _config()
   config.model.d_pack = 1
+  config.model.d_minibatch_std = False  # its feature mixes the batch's packs on purpose
   g, d = models.build_models(config.model, config.data.image_shape)
   assert not isinstance(d, pacgan.Packed)  # no wrapper: the step is the unpacked one
   x = jax.random.uniform(jax.random.key(0), (6, 28, 28, 3), minval=-1, maxval=1)
