@@ -89,7 +89,10 @@ def _eval_section() -> ml_collections.ConfigDict:
   e.inception_weights = ''  # pt_inception-2015-12-05-6726825d.pth; '' : $GANJAX_INCEPTION_WEIGHTS
   e.allow_other_weights = False  # other Inception weights: numbers not comparable with papers'
   e.reference_num = 10_000  # training images behind the cached Inception reference (0: all)
-  e.batch_size = 100  # images per Inception batch
+  e.batch_size = 100  # images per Inception batch (and per batch of the standing statistics)
+  # > 0: samples and evaluation normalise G's BatchNorm layers with statistics averaged over this many
+  # fresh samples (BigGAN's standing statistics) instead of the running averages, which trail G
+  e.standing_stats = 0
   return e
 
 

@@ -20,6 +20,27 @@ def images(g_state: states.GState, z: jax.Array, labels: jax.Array | None = None
   return states.generate(g_state, z, train=False, labels=labels)[0]
 
 
+# fold_in data of the standing statistics' latents (batches of samples use 0, 1, 2, ...)
+STANDING_FOLD = 2**31 - 1
+
+
+def standing(g_state: states.GState, config, key: jax.Array) -> states.GState:
+  """`g_state` with BatchNorm statistics of `config.eval.standing_stats` samples drawn from `key`.
+
+  As it is when that is 0 or G has no BatchNorm. The samples come in batches of `eval.batch_size`
+  (the last one full), with a conditional G's classes in turn.
+  """
+  num = config.eval.standing_stats
+  if not num or not g_state.batch_stats:
+    return g_state
+  batch = config.eval.batch_size
+  count = -(-num // batch)
+  z = jax.random.normal(key, (count, batch, config.model.latent_dim))
+  classes = config_lib.g_classes(config.model)
+  labels = (jnp.arange(count * batch, dtype=jnp.int32) % classes).reshape(count, batch) if classes else None
+  return states.standing_stats(g_state, z, labels)
+
+
 @functools.partial(jax.jit, static_argnames=('batch_size', 'latent_dim'))
 def _generate(
   g_state: states.GState, key: jax.Array, labels: jax.Array | None, batch_size: int, latent_dim: int
@@ -36,7 +57,8 @@ def sample(
   uses the key `fold_in(key(seed), i)`, so the same seed and batch size always
   give the same samples. A conditional generator takes `labels`: one class
   for all, or one per sample (N,); by default the classes in turn
-  (0, 1, ..., C-1, 0, ...), so every class gets an equal share.
+  (0, 1, ..., C-1, 0, ...), so every class gets an equal share. With `eval.standing_stats` in the
+  run's config, G's BatchNorm statistics are first recomputed from that many samples (`standing`).
   """
   if num_samples <= 0:
     raise ValueError(f'num_samples must be > 0, got {num_samples}')
@@ -50,6 +72,7 @@ def sample(
       raise ValueError(f'labels must be in [0, {classes}), got values from {labels.min()} to {labels.max()}')
   key = jax.random.key(seed)
   latent_dim = run.config.model.latent_dim
+  g_state = standing(run.g_state, run.config, jax.random.fold_in(key, STANDING_FOLD))
   out = []
   for i, start in enumerate(range(0, num_samples, batch_size)):
     n = min(batch_size, num_samples - start)
@@ -57,7 +80,7 @@ def sample(
     batch_labels = None
     if classes:
       batch_labels = jnp.asarray(np.resize(labels[start : start + n], batch_size))
-    images = _generate(run.g_state, jax.random.fold_in(key, i), batch_labels, batch_size, latent_dim)
+    images = _generate(g_state, jax.random.fold_in(key, i), batch_labels, batch_size, latent_dim)
     out.append(np.asarray(images[:n]))
   return np.concatenate(out)
 

@@ -172,3 +172,31 @@ def update_ema(g_state: GState, z: jax.Array, labels: jax.Array | None, decay: f
     _, ema_stats = generate(with_ema_stats, z, params=ema, train=True, axis_name=axis_name, labels=labels)
     g_state = g_state.replace(ema_batch_stats=ema_stats)
   return g_state
+
+
+@jax.jit
+def standing_stats(g_state: GState, z: jax.Array, labels: jax.Array | None = None) -> GState:
+  """G with BatchNorm statistics averaged over the batches `z` (K, B, latent): BigGAN's standing statistics.
+
+  In inference G normalises with running averages that trail its weights (momentum 0.9 remembers the
+  last ~10 steps' G). These are the mean over K batches of the statistics that train mode computes
+  for the weights samples use (the EMA's, when the run keeps one); `labels` (K, B) for a conditional G.
+  Without BatchNorm the state comes back unchanged.
+  """
+  if not g_state.batch_stats:
+    return g_state
+  use_ema = bool(g_state.ema_params)
+  params = g_state.ema_params if use_ema else g_state.params
+  stats = g_state.ema_batch_stats if use_ema else g_state.batch_stats
+
+  def updated(start, zb, lb):
+    return generate(g_state.replace(batch_stats=start), zb, params=params, train=True, labels=lb)[1]
+
+  # BatchNorm's running update is m * old + (1 - m) * batch: from zeros it leaves (1 - m) * batch,
+  # and from ones m more, which gives each layer's m without knowing the model.
+  zeros, ones = jax.tree.map(jnp.zeros_like, stats), jax.tree.map(jnp.ones_like, stats)
+  label0 = None if labels is None else labels[0]
+  keep = jax.tree.map(lambda a, b: b - a, updated(zeros, z[0], label0), updated(ones, z[0], label0))
+  scaled = jax.lax.map(lambda args: updated(zeros, *args), (z, labels))
+  mean = jax.tree.map(lambda s, m: jnp.mean(s, axis=0) / (1.0 - m), scaled, keep)
+  return g_state.replace(ema_batch_stats=mean) if use_ema else g_state.replace(batch_stats=mean)

@@ -194,6 +194,7 @@ class _Periodic:
     self.grid_labels = self.eval_labels if is_toy else grid_labels
     self.cols = GRID_PER_CLASS if classes else None
     self.generate = sampling.images
+    self.standing_keys = [jax.random.fold_in(m.keys['eval'], sampling.STANDING_FOLD) for m in members]
     scored = config.eval.every_steps and self.primary
     self.score = evaluate.make_scorer(config, data.images, say=say)[0] if scored else None
 
@@ -218,7 +219,7 @@ class _Periodic:
       return
     g_state = train_step.unreplicate(g_rep)
     for j, (m, writer) in enumerate(zip(self.members, self.writers, strict=True)):
-      g = self.members.pick(g_state, j)
+      g = sampling.standing(self.members.pick(g_state, j), self.config, self.standing_keys[j])
       samples = np.asarray(self.generate(g, self.eval_z[j], self.eval_labels)) if do_eval else None
       if do_samples:
         # A toy run draws its eval batch: generated once when both are due.

@@ -306,6 +306,7 @@ def _validate_rest(config: ml_collections.ConfigDict) -> None:
   )
   _check(config.eval.reference_num >= 0, f'eval.reference_num must be >= 0, got {config.eval.reference_num}')
   _check(config.eval.batch_size > 0, f'eval.batch_size must be > 0, got {config.eval.batch_size}')
+  _check(config.eval.standing_stats >= 0, f'eval.standing_stats must be >= 0, got {config.eval.standing_stats}')
 
 
 def _validate_dirac(config: ml_collections.ConfigDict) -> None:
