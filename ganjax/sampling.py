@@ -4,6 +4,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from ganjax import config as config_lib
@@ -24,7 +25,7 @@ def images(g_state: states.GState, z: jax.Array, labels: jax.Array | None = None
 STANDING_FOLD = 2**31 - 1
 
 
-def standing(g_state: states.GState, config, key: jax.Array) -> states.GState:
+def standing(g_state: states.GState, config: ml_collections.ConfigDict, key: jax.Array) -> states.GState:
   """`g_state` with BatchNorm statistics of `config.eval.standing_stats` samples drawn from `key`.
 
   As it is when that is 0 or G has no BatchNorm. The samples come in batches of `eval.batch_size`
