@@ -195,8 +195,8 @@ def standing_stats(g_state: GState, z: jax.Array, labels: jax.Array | None = Non
   # BatchNorm's running update is m * old + (1 - m) * batch: from zeros it leaves (1 - m) * batch,
   # and from ones m more, which gives each layer's m without knowing the model.
   zeros, ones = jax.tree.map(jnp.zeros_like, stats), jax.tree.map(jnp.ones_like, stats)
-  label0 = None if labels is None else labels[0]
-  keep = jax.tree.map(lambda a, b: b - a, updated(zeros, z[0], label0), updated(ones, z[0], label0))
   scaled = jax.lax.map(lambda args: updated(zeros, *args), (z, labels))
+  from_ones = updated(ones, z[0], None if labels is None else labels[0])
+  keep = jax.tree.map(lambda b, a: b - a[0], from_ones, scaled)
   mean = jax.tree.map(lambda s, m: jnp.mean(s, axis=0) / (1.0 - m), scaled, keep)
   return g_state.replace(ema_batch_stats=mean) if use_ema else g_state.replace(batch_stats=mean)
