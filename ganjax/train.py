@@ -193,7 +193,6 @@ class _Periodic:
     grid_labels = jnp.repeat(jnp.arange(classes), GRID_PER_CLASS) if classes else None
     self.grid_labels = self.eval_labels if is_toy else grid_labels
     self.cols = GRID_PER_CLASS if classes else None
-    self.generate = sampling.images
     self.standing_keys = [jax.random.fold_in(m.keys['eval'], sampling.STANDING_FOLD) for m in members]
     scored = config.eval.every_steps and self.primary
     self.score = evaluate.make_scorer(config, data.images, say=say)[0] if scored else None
@@ -220,11 +219,11 @@ class _Periodic:
     g_state = train_step.unreplicate(g_rep)
     for j, (m, writer) in enumerate(zip(self.members, self.writers, strict=True)):
       g = sampling.standing(self.members.pick(g_state, j), self.config, self.standing_keys[j])
-      samples = np.asarray(self.generate(g, self.eval_z[j], self.eval_labels)) if do_eval else None
+      samples = sampling.images_in_chunks(g, self.eval_z[j], self.eval_labels) if do_eval else None
       if do_samples:
         # A toy run draws its eval batch: generated once when both are due.
         same = samples is not None and self.grid_z is self.eval_z
-        grid = samples if same else np.asarray(self.generate(g, self.grid_z[j], self.grid_labels))
+        grid = samples if same else sampling.images_in_chunks(g, self.grid_z[j], self.grid_labels)
         writer.samples(step, grid, cols=self.cols, title=m.prefix)
       if do_eval:
         writer.scalars(step, {f'eval/{name}': v for name, v in self.score(samples).items()})
