@@ -4,12 +4,13 @@ Data: 128,000 stacks of three shipped digits as R, G, B (28x28x3; `ganjax.stacke
 G: Dense 7x7x128 -> BN ReLU -> ConvT 64 5x5 s2 -> BN ReLU -> ConvT 3 5x5 s2 -> tanh.
 D: Conv 64 5x5 s2 -> LeakyReLU 0.2 -> Conv 128 5x5 s2 -> BN -> LeakyReLU 0.2 -> Dense 1.
 BCE, PacGAN's Adam(2e-4, 0.5), batch 64, one D update on real then one on fake, then G (the tutorial's
-step). PacGAN trained 100,000 steps; this budget has 6,000.
+step; PacGAN's code takes one joint D update and two G updates). PacGAN trained 100,000 steps; this
+budget has 6,000.
 
-Why PacGAN's recipe and not the default's (joint D update, Adam(1e-3) decaying to 0, EMA of G, with
+Why PacGAN's optimiser and not the default's recipe (joint D update, Adam(1e-3) decaying to 0, EMA of G, with
 minibatch std in D): over 3 seeds of the packed config at 6,000 steps the default's gave KL 0.16 +- 0.04,
 PacGAN's 0.17 +- 0.03, while under the default's D won outright (accuracy 100%, G's loss rising from
-3,000 steps on). Both stay as rows of the README's table.
+3,000 steps on). docs/evaluation.md has both, and the single-seed trials of other recipes.
 
 Samples and evaluation use standing BatchNorm statistics (`eval.standing_stats`): G's running
 averages trail it (momentum 0.9), and the packed config's 3 seeds, sampled at 6,000 steps with each
