@@ -167,6 +167,7 @@ def _train_section() -> ml_collections.ConfigDict:
   t.batch_size = 64
   t.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
   t.n_critic = 1  # D updates (each on its own real batch) per G update
+  t.g_steps = 1  # G updates per step, each on fresh latents, after D's (PacGAN's code takes 2)
   # 'alternating': G's update sees the updated D (the tutorial) | 'simultaneous': both from the step's states |
   # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
   # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)

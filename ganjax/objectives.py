@@ -31,6 +31,7 @@ class StepConfig:
   d_update: str = 'separate'  # 'separate' (two Adam steps, the tutorial) | 'joint'
   loss: str = 'bce'  # one of losses.LOSSES
   n_critic: int = 1  # D updates before the G update, each on its own real batch
+  g_steps: int = 1  # G updates after D's, each on fresh latents
   update_rule: str = 'alternating'  # one of choices.UPDATE_RULES; G sees the updated D in 'alternating' (the tutorial)
   consensus_weight: float = 0.0  # consensus optimisation's gamma (Mescheder et al. 2017)
   real_label: float = 1.0  # BCE target of real images; < 1 is one-sided label smoothing
@@ -51,6 +52,7 @@ class StepConfig:
       d_update=t.d_update,
       loss=loss.name,
       n_critic=t.n_critic,
+      g_steps=t.g_steps,
       update_rule=t.update_rule,
       consensus_weight=loss.consensus_weight,
       real_label=float(loss.real_label),
@@ -58,7 +60,7 @@ class StepConfig:
       r1_weight=loss.r1_weight,
       g_ema_decay=t.g_ema_decay,
       info_weight=loss.info_weight,
-      info_decay_steps=t.num_steps if loss.info_schedule == 'linear' else 0,
+      info_decay_steps=t.num_steps * t.g_steps if loss.info_schedule == 'linear' else 0,
       dirac=config.model.g_arch == 'dirac',
       axis_name=axis_name,
     )

@@ -1,7 +1,5 @@
 """Drawing samples from a trained (restored) generator."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -62,19 +60,12 @@ def standing(g_state: states.GState, config: ml_collections.ConfigDict, key: jax
   return states.standing_stats(g_state, z, labels)
 
 
-@functools.partial(jax.jit, static_argnames=('batch_size', 'latent_dim'))
-def _generate(
-  g_state: states.GState, key: jax.Array, labels: jax.Array | None, batch_size: int, latent_dim: int
-) -> jax.Array:
-  return images(g_state, jax.random.normal(key, (batch_size, latent_dim)), labels)
-
-
 def sample(
   run: Run, num_samples: int, seed: int = 0, batch_size: int = 1000, labels: int | np.ndarray | None = None
 ) -> np.ndarray:
   """`num_samples` images (N, H, W, C) in [-1, 1] from `run`'s generator, as numpy.
 
-  Generated `batch_size` at a time (so 50,000 samples fit in memory); batch i
+  Generated `batch_size` at a time (`images_in_chunks`, so 50,000 samples fit in memory); batch i
   uses the key `fold_in(key(seed), i)`, so the same seed and batch size always
   give the same samples. A conditional generator takes `labels`: one class
   for all, or one per sample (N,); by default the classes in turn
@@ -92,18 +83,13 @@ def sample(
     if labels.min() < 0 or labels.max() >= classes:
       raise ValueError(f'labels must be in [0, {classes}), got values from {labels.min()} to {labels.max()}')
   key = jax.random.key(seed)
-  latent_dim = run.config.model.latent_dim
   g_state = standing(run.g_state, run.config, jax.random.fold_in(key, STANDING_FOLD))
-  out = []
-  for i, start in enumerate(range(0, num_samples, batch_size)):
-    n = min(batch_size, num_samples - start)
-    # Every batch has the full shape (one compilation); the last one is cut (and its labels padded).
-    batch_labels = None
-    if classes:
-      batch_labels = jnp.asarray(np.resize(labels[start : start + n], batch_size))
-    images = _generate(g_state, jax.random.fold_in(key, i), batch_labels, batch_size, latent_dim)
-    out.append(np.asarray(images[:n]))
-  return np.concatenate(out)
+  # Whole batches of latents (the last one cut after G), so every call has the batch's shape.
+  batches = range(-(-num_samples // batch_size))
+  shape = (batch_size, run.config.model.latent_dim)
+  z = jnp.concatenate([jax.random.normal(jax.random.fold_in(key, i), shape) for i in batches])
+  labels = None if labels is None else jnp.asarray(np.resize(labels, len(z)))
+  return images_in_chunks(g_state, z, labels, chunk=batch_size)[:num_samples]
 
 
 def class_grid(run: Run, per_class: int = 10, seed: int = 0) -> np.ndarray:

@@ -100,7 +100,7 @@ def create_states(
   d_vars = d_model.init(d_rng, x, train=False, labels=labels)
   t = config.train
   ema = t.g_ema_decay > 0
-  # D makes n_critic Adam updates per step, twice that with separate real and fake updates.
+  # D makes n_critic Adam updates per step, twice that with separate real and fake updates; G makes g_steps.
   d_updates = t.n_critic * (2 if t.d_update == 'separate' else 1)
   optimistic = t.update_rule == 'optimistic'
   # bfloat16 compute (train.half_precision): for GPUs and TPUs; on XLA:CPU it is emulated and slower.
@@ -110,7 +110,7 @@ def create_states(
   g_state = GState.create(
     apply_fn=g_apply,
     params=g_vars['params'],
-    tx=optimizer(config.opt, config.opt.g_lr, t.num_steps, optimistic, inject_lr),
+    tx=optimizer(config.opt, config.opt.g_lr, t.num_steps * t.g_steps, optimistic, inject_lr),
     batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()),
     ema_params=g_vars['params'] if ema else flax.core.FrozenDict(),
     ema_batch_stats=g_vars.get('batch_stats', flax.core.FrozenDict()) if ema else flax.core.FrozenDict(),

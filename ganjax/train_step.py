@@ -8,7 +8,8 @@ One call of `train_step` is one iteration of the tutorial's loop:
    the mean of both losses;
 3. G update through D with D's params held constant (`stop_gradient`) and
    gradients taken only with respect to G's params. That is what Keras'
-   `discriminator.trainable = False` meant in the tutorial.
+   `discriminator.trainable = False` meant in the tutorial. `train.g_steps`
+   repeats it on fresh latents (PacGAN's code takes two).
 
 Metrics are computed in the same forward passes as the updates, so they are
 the values before each update, as Keras' `train_on_batch` reports them.
@@ -137,7 +138,7 @@ def train_step(
 
   Returns:
     The updated states and a dict of scalar metrics (global-batch values;
-    D's averaged over its `n_critic` updates).
+    D's averaged over its `n_critic` updates, G's over its `g_steps`).
   """
   step = game_step if plays_the_game(cfg) else _step_in_turn
   g_state, d_state, metrics = step(g_state, d_state, batch, rng, cfg)
@@ -165,6 +166,12 @@ def _step_in_turn(
   d_seen = d_state if cfg.update_rule == 'alternating' else d_before
   batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
   g_state, g_logged = g_phase(g_state, d_seen, batch_size, g_rng, cfg)
+  if cfg.g_steps > 1:  # more G updates through the same D (PacGAN's code takes two), each on fresh latents
+    all_metrics = [g_logged]
+    for i in range(1, cfg.g_steps):  # unrolled, as D's; the first update keeps the one-update step's key
+      g_state, m = g_phase(g_state, d_seen, batch_size, jax.random.fold_in(g_rng, i), cfg)
+      all_metrics.append(m)
+    g_logged = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
   return g_state, d_state, {**d_logged, **g_logged}
 
 

@@ -259,6 +259,7 @@ def _validate_rules(config: ml_collections.ConfigDict) -> None:
   t = config.train
   _validate_cluster(t)
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
+  _check(t.g_steps >= 1, f'train.g_steps must be >= 1, got {t.g_steps}')
   _check(t.update_rule in UPDATE_RULES, f'train.update_rule must be one of {UPDATE_RULES}, got {t.update_rule!r}')
   _check(config.opt.name in OPTIMIZERS, f'opt.name must be one of {OPTIMIZERS}, got {config.opt.name!r}')
   _validate_game(config)
@@ -337,9 +338,9 @@ def _validate_game(config: ml_collections.ConfigDict) -> None:
   if t.update_rule == 'extragradient' or loss.consensus_weight:
     what = 'train.update_rule=extragradient' if t.update_rule == 'extragradient' else 'loss.consensus_weight'
     _check(
-      t.d_update == 'joint' and t.n_critic == 1 and not loss.info_weight,
-      f"{what} updates both players from one field: it needs train.d_update='joint', train.n_critic=1 "
-      'and no loss.info_weight',
+      t.d_update == 'joint' and t.n_critic == 1 and t.g_steps == 1 and not loss.info_weight,
+      f"{what} updates both players from one field: it needs train.d_update='joint', train.n_critic=1, "
+      'train.g_steps=1 and no loss.info_weight',
     )
 
 

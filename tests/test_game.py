@@ -117,6 +117,7 @@ def test_the_dirac_run_logs_theta_psi_and_distance(tmp_path):
     ({'train__update_rule': 'leapfrog'}, 'train.update_rule must be one of'),
     ({'loss__consensus_weight': 0.5}, 'loss.consensus_weight regularises the simultaneous field'),
     ({'train__update_rule': 'extragradient', 'train__d_update': 'separate'}, "needs train.d_update='joint'"),
+    ({'train__update_rule': 'extragradient', 'train__d_update': 'joint', 'train__g_steps': 2}, 'train.g_steps=1'),
   ],
 )
 def test_bad_game_settings_are_named(overrides, message):

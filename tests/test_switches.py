@@ -48,6 +48,22 @@ def test_n_critic_makes_that_many_d_updates_on_their_own_batches(tiny_config):
   assert sorted(np.concatenate([sampler.indices(0).ravel(), sampler.indices(1).ravel()])) == list(range(24))
 
 
+def test_g_steps_makes_that_many_g_updates_on_fresh_latents(tiny_config):
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
+  batch, rng = _batch(tiny_config), jax.random.key(5)
+  cfg = _cfg(tiny_config, g_steps=2)
+  g_out, d_out, metrics = train_step.train_step(g_state, d_state, batch, rng, cfg)
+  g_one, d_one, _ = train_step.train_step(g_state, d_state, batch, rng, _cfg(tiny_config))
+  assert int(g_out.step) == 2 and int(d_out.step) == int(d_one.step)
+  assert _trees_equal(d_out.params, d_one.params)  # D's part is untouched
+  # The same as the one-update step followed by a G phase through the same updated D, on the next key.
+  _, g_rng = jax.random.split(rng)
+  g_manual, _ = train_step.g_phase(g_one, d_one, batch['image'].shape[0], jax.random.fold_in(g_rng, 1), cfg)
+  assert _trees_equal(g_out.params, g_manual.params)
+  assert not _trees_equal(g_out.params, g_one.params)
+  assert np.isfinite(float(metrics['g_loss']))
+
+
 def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
   g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   batch, rng = _batch(tiny_config), jax.random.key(2)
@@ -134,6 +150,7 @@ def test_wgan_gp_runs_end_to_end_with_its_penalty_logged(tiny_config, tmp_path):
   [
     ('loss.gp_weight', 10.0, "needs train.d_update='joint'"),
     ('train.n_critic', 0, 'train.n_critic must be >= 1'),
+    ('train.g_steps', 0, 'train.g_steps must be >= 1'),
     ('train.update_rule', 'random', 'train.update_rule must be one of'),
     ('train.g_ema_decay', 1.0, r'train.g_ema_decay must be in \[0, 1\)'),
     ('model.g_arch', 'dcgan', "model.g_arch='dcgan' needs"),
