@@ -64,6 +64,17 @@ def test_g_steps_makes_that_many_g_updates_on_fresh_latents(tiny_config):
   assert np.isfinite(float(metrics['g_loss']))
 
 
+@pytest.mark.parametrize('g_steps', [1, 2])
+def test_g_steps_stretch_g_s_decay_over_all_its_updates(tiny_config, g_steps):
+  tiny_config.opt.schedule, tiny_config.train.num_steps, tiny_config.train.g_steps = 'linear', 1, g_steps
+  g, _ = states.create_states(tiny_config, jax.random.key(0))
+  grads = jax.tree.map(jnp.ones_like, g.params)
+  once = g.apply_gradients(grads=grads, batch_stats=g.batch_stats)
+  twice = once.apply_gradients(grads=grads, batch_stats=g.batch_stats)
+  # One step of one G update: the rate is 0 at G's second update; with two G updates a step, half of it.
+  assert _trees_equal(twice.params, once.params) == (g_steps == 1)
+
+
 def test_simultaneous_g_update_sees_the_d_from_before_the_step(tiny_config):
   g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
   batch, rng = _batch(tiny_config), jax.random.key(2)
