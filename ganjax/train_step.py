@@ -162,17 +162,21 @@ def _step_in_turn(
       one = jax.tree.map(lambda b, i=i: b[i], batch)
       d_state, m = d_phase(g_state, d_state, one, jax.random.fold_in(d_rng, i), cfg)
       all_metrics.append(m)
-    d_logged = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
+    d_logged = _mean_metrics(all_metrics)
   d_seen = d_state if cfg.update_rule == 'alternating' else d_before
   batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
-  g_state, g_logged = g_phase(g_state, d_seen, batch_size, g_rng, cfg)
-  if cfg.g_steps > 1:  # more G updates through the same D (PacGAN's code takes two), each on fresh latents
-    all_metrics = [g_logged]
-    for i in range(1, cfg.g_steps):  # unrolled, as D's; the first update keeps the one-update step's key
-      g_state, m = g_phase(g_state, d_seen, batch_size, jax.random.fold_in(g_rng, i), cfg)
-      all_metrics.append(m)
-    g_logged = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
-  return g_state, d_state, {**d_logged, **g_logged}
+  g_logged = []
+  for i in range(cfg.g_steps):  # unrolled, as D's; each on fresh latents, the first on the one-update step's key
+    g_state, m = g_phase(g_state, d_seen, batch_size, jax.random.fold_in(g_rng, i) if i else g_rng, cfg)
+    g_logged.append(m)
+  return g_state, d_state, {**d_logged, **_mean_metrics(g_logged)}
+
+
+def _mean_metrics(all_metrics: list[Metrics]) -> Metrics:
+  """The metrics of several updates in one step, averaged (one update's as they are)."""
+  if len(all_metrics) == 1:
+    return all_metrics[0]
+  return jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *all_metrics)
 
 
 def make_train_step(config: ml_collections.ConfigDict, members: bool = False):
