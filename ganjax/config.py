@@ -157,6 +157,9 @@ def _model_section() -> ml_collections.ConfigDict:
   # > 0: G also takes a category drawn uniformly from this many, which D never sees (z times a learned
   # embedding, as a cGAN's label): a mixture of generators sharing their weights, for data in separate clusters
   m.latent_categories = 0
+  # > 0: read each latent category as its digits in this base, several independent codes (InfoGAN's): G sees
+  # their one-hots beside z and Q guesses each apart (1,000 categories in base 10: three 10-way codes)
+  m.latent_code_base = 0
   return m
 
 

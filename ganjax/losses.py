@@ -129,5 +129,9 @@ def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.A
 
 
 def info_loss(q_logits: jax.Array, categories: jax.Array) -> jax.Array:
-  """InfoGAN's term: the mean cross-entropy of D's Q head (B, K) on the latent categories (B,) G drew from."""
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(q_logits, categories))
+  """InfoGAN's term: the mean cross-entropy of D's Q head (B, K) on the latent categories (B,) G drew from.
+
+  A packed D's Q gives (B / pack, pack * K), each member's guesses in turn: read as (B, K).
+  """
+  q = q_logits.reshape(categories.shape[0], -1)
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(q, categories))

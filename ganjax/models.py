@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax import augment, choices, pacgan, resnet
+from ganjax import augment, choices, infogan, pacgan, resnet
 from ganjax.choices import augment_policy
 from ganjax.config import first_map, g_classes, upsamplings
 from ganjax.patch_conv import PatchConv, PatchConvTranspose
@@ -52,6 +52,8 @@ class Generator(nn.Module):
     bn_momentum: running-average momentum of BatchNorm.
     leaky_slope: negative slope of the hidden activations (0 = ReLU, the tutorial).
     output: 'tanh' (images in [-1, 1], the tutorial) or 'linear' (toy 2-D points).
+    num_classes: > 0 conditions G on a label (`_condition`).
+    code_base: > 0: the label is a latent category read as codes in this base (`infogan`).
   """
 
   features: Sequence[int] = (256, 512, 1024)
@@ -61,6 +63,7 @@ class Generator(nn.Module):
   leaky_slope: float = 0.0
   output: str = 'tanh'
   num_classes: int = 0
+  code_base: int = 0
 
   @nn.compact
   def __call__(
@@ -70,7 +73,7 @@ class Generator(nn.Module):
 
     With `num_classes`, `labels` (B,) pick the class: z is multiplied by a learned label embedding.
     """
-    x = _condition(z, labels, self.num_classes)
+    x = _condition(z, labels, self.num_classes, self.code_base)
     for width in self.features:
       x = nn.Dense(width, kernel_init=_KERNEL_INIT)(x)
       if self.norm == 'batch':
@@ -84,10 +87,14 @@ class Generator(nn.Module):
     return x.reshape((z.shape[0], *self.image_shape))
 
 
-def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
-  """z times a learned embedding of the labels (the Keras-GAN CGAN's input), or z for an unconditional G."""
+def _condition(z: jax.Array, labels: jax.Array | None, num_classes: int, code_base: int = 0) -> jax.Array:
+  """z times a learned embedding of the labels (the Keras-GAN CGAN's input), or z for an unconditional G.
+
+  With `code_base`, the label is a latent category read as several codes (`infogan`): z and their one-hots."""
   if not num_classes:
     return z
+  if code_base:
+    return jnp.concatenate([z, infogan.code_one_hots(labels, num_classes, code_base, z.dtype)], axis=-1)
   return z * nn.Embed(num_classes, z.shape[-1])(labels)
 
 
@@ -121,7 +128,9 @@ class Discriminator(nn.Module):
       statistics of the batch at hand in training, so real and fake batches are normalised apart.
     num_classes: > 0 adds the projection term of a class-conditional D.
     q_classes: > 0 adds InfoGAN's Q head: logits over G's latent categories from the features the
-      logit sees, sown as 'intermediates'/'q_logits'.
+      logit sees, sown as 'intermediates'/'q_logits' ((N, q_pack * q_classes): each pack member's).
+    q_code_base: > 0: the categories are several codes in this base, one softmax each (`infogan`).
+    q_pack: samples per input (PacGAN's packs): Q guesses each one's category.
     conv_impl: 'xla' (lax.conv) or 'patches' (`PatchConv`: strided slices and
       one matmul; same numbers, faster training steps on XLA:CPU).
   """
@@ -138,6 +147,8 @@ class Discriminator(nn.Module):
   hidden: int = 0
   num_classes: int = 0
   q_classes: int = 0
+  q_code_base: int = 0
+  q_pack: int = 1
   conv_impl: str = 'xla'
 
   @nn.compact
@@ -176,7 +187,8 @@ class Discriminator(nn.Module):
       x = nn.leaky_relu(_layer(dense, x, self.spectral_norm, update_stats), self.leaky_slope)
     logits = _layer(nn.Dense(1, kernel_init=_KERNEL_INIT), x, self.spectral_norm, update_stats)[:, 0]
     if self.q_classes:  # read by applying with mutable=['intermediates'] (objectives.discriminate)
-      self.sow('intermediates', 'q_logits', nn.Dense(self.q_classes, kernel_init=_KERNEL_INIT, name='Q')(x))
+      q = infogan.q_head(x, self.q_classes, self.q_code_base, self.q_pack, _KERNEL_INIT)
+      self.sow('intermediates', 'q_logits', q)
     if self.num_classes:
       # Projection discriminator (Miyato & Koyama 2018): + <embed(y), features(x)>.
       logits = logits + jnp.sum(nn.Embed(self.num_classes, x.shape[-1])(labels) * x, axis=-1)
@@ -221,6 +233,7 @@ class DCGANGenerator(nn.Module):
     kernel_size: of the transposed convolutions: 5 (Radford et al.) or 4 (each output pixel gets
       the same number of taps, so no checkerboard pattern; 36% less work than 5).
     num_classes: > 0 conditions G on a class label (z times a label embedding).
+    code_base: > 0: the label is a latent category read as codes in this base (`infogan`).
     conv_impl: 'xla' (lax.conv_transpose) or 'patches' (`PatchConvTranspose`:
       one matmul and padded adds; same numbers, a faster training step on XLA:CPU).
   """
@@ -231,6 +244,7 @@ class DCGANGenerator(nn.Module):
   num_classes: int = 0
   conv_impl: str = 'xla'
   kernel_size: int = 5
+  code_base: int = 0
 
   @nn.compact
   def __call__(
@@ -244,7 +258,7 @@ class DCGANGenerator(nn.Module):
       return nn.relu(x)
 
     x = nn.Dense(base_h * base_w * self.features[0], use_bias=False, kernel_init=_KERNEL_INIT)(
-      _condition(z, labels, self.num_classes)
+      _condition(z, labels, self.num_classes, self.code_base)
     )
     x = bn_relu(x).reshape((z.shape[0], base_h, base_w, self.features[0]))
     widths = (*self.features[1:], channels)
@@ -359,6 +373,7 @@ def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> 
       num_classes=classes,
       conv_impl=conv_impl(m.g_conv_impl),
       kernel_size=m.g_kernel_size,
+      code_base=m.latent_code_base,
     )
   return Generator(
     features=tuple(m.g_features),
@@ -368,6 +383,7 @@ def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> 
     leaky_slope=m.g_leaky_slope,
     output=m.g_output,
     num_classes=classes,
+    code_base=m.latent_code_base,
   )
 
 
@@ -395,5 +411,7 @@ def _builtin_discriminator(m: ml_collections.ConfigDict, shape: tuple[int, ...],
     hidden=m.d_hidden,
     num_classes=m.num_classes,
     q_classes=m.latent_categories if info_head else 0,
+    q_code_base=m.latent_code_base,
+    q_pack=m.d_pack,
     conv_impl=conv_impl(m.d_conv_impl),
   )

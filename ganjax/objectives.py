@@ -97,7 +97,9 @@ def discriminate(
   logits, updates = d_state.apply_fn(variables, images, mutable=mutable, **kwargs)
   stats = updates['batch_stats'] if d_state.batch_stats else d_state.batch_stats
   if info:
-    return logits, stats, updates['intermediates']['q_logits'][0]
+    inter = updates['intermediates']
+    inter = inter.get('inner', inter)  # a packed D's Q head is its inner D's
+    return logits, stats, inter['q_logits'][0]
   return logits, stats
 
 

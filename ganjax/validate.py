@@ -115,6 +115,19 @@ def _validate_d_inputs(config: ml_collections.ConfigDict) -> None:
   _validate_pack(config)
 
 
+def _validate_codes(m: ml_collections.ConfigDict) -> None:
+  """Latent categories read as several codes: a power of the base, and a G that takes their one-hots."""
+  base, k = m.latent_code_base, m.latent_categories
+  if not base:
+    return
+  _check(base >= 2, f'model.latent_code_base must be 0 (one code) or >= 2, got {base}')
+  power = 1
+  while power < k:
+    power *= base
+  _check(k >= base and power == k, f'model.latent_categories={k} must be a power of model.latent_code_base={base}')
+  _check(m.g_arch in ('mlp', 'dcgan'), f"model.latent_code_base needs g_arch 'mlp' or 'dcgan', got {m.g_arch!r}")
+
+
 def _validate_pack(config: ml_collections.ConfigDict) -> None:
   """PacGAN's packs: whole packs per batch, one sample's worth of everything else."""
   m, batch = config.model, config.train.batch_size
@@ -126,7 +139,6 @@ def _validate_pack(config: ml_collections.ConfigDict) -> None:
     m.num_classes == 0,
     'model.d_pack does not take class labels (a pack mixes classes; PacGAN is unconditional): set model.num_classes=0',
   )
-  _check(not config.loss.info_weight, 'model.d_pack does not work with InfoGAN (its Q head reads one sample)')
   _check(
     not m.d_augment, 'model.d_pack does not work with model.d_augment (DiffAugment transforms one image at a time)'
   )
@@ -206,6 +218,7 @@ def _validate_architectures(config: ml_collections.ConfigDict) -> None:
     f"model.num_classes must be >= 0 (-1, the data's classes, only with data.source='folder'), got {m.num_classes}",
   )
   _check(m.latent_categories >= 0, f'model.latent_categories must be >= 0, got {m.latent_categories}')
+  _validate_codes(m)
   _check(
     not (m.num_classes and m.latent_categories),
     'model.latent_categories and model.num_classes both condition G: set one of them',
