@@ -74,6 +74,7 @@ COLUMNS = (
   'high_quality',
   'modes',
   'kl_modes',
+  'kl_digits',
 )
 COPY_QUANTILE = 0.05  # a sample is a likely copy when closer to a training digit than 95% of real digits are
 

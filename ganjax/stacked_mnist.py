@@ -9,7 +9,10 @@ stacks for every run seed, sweep member and process. 28x28x3, or 32x32x3 zero-pa
 The metrics: ganjax's MNIST classifier reads each channel, so each sample falls in one of 1,000 modes.
 `modes` counts the modes with at least one sample; `kl_modes` is KL(mode histogram || uniform) in
 nats (0 for a perfectly even cover, log 1000 = 6.91 for one mode). PacGAN's protocol: 26,000 samples
-(`eval.num_samples`).
+(`eval.num_samples`). `kl_digits` is the sum over the channels of KL(that channel's digit histogram ||
+uniform over 10): the part of `kl_modes` that uneven digit frequencies explain; the rest,
+`kl_modes - kl_digits` >= 0, is the channels' total correlation (combinations drawn too often or
+missing while each channel's digits are even).
 """
 
 import functools
@@ -69,10 +72,20 @@ def channels(samples: np.ndarray) -> np.ndarray:
 
 
 def mode_stats(modes: np.ndarray) -> dict[str, float]:
-  """`modes` covered (>= 1 sample) and `kl_modes` = KL(histogram || uniform over 1,000), in nats."""
+  """`modes` covered (>= 1 sample), `kl_modes` = KL(histogram || uniform over 1,000) and `kl_digits` (the
+  channels' digit histograms' KLs to uniform, summed), in nats."""
+  digits = (modes // 100, modes // 10 % 10, modes % 10)
   p = np.bincount(modes, minlength=NUM_MODES) / len(modes)
+  return {
+    'modes': int((p > 0).sum()),
+    'kl_modes': _kl_to_uniform(p),
+    'kl_digits': sum(_kl_to_uniform(np.bincount(d, minlength=10) / len(modes)) for d in digits),
+  }
+
+
+def _kl_to_uniform(p: np.ndarray) -> float:
   seen = p > 0
-  return {'modes': int(seen.sum()), 'kl_modes': float(np.sum(p[seen] * np.log(p[seen] * NUM_MODES)))}
+  return float(np.sum(p[seen] * np.log(p[seen] * len(p))))
 
 
 class ModeCounter:

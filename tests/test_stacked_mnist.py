@@ -52,8 +52,26 @@ def test_real_stacks_cover_the_modes_and_one_repeated_stack_covers_one():
   assert stats['modes'] >= 995 and stats['kl_modes'] < 0.05, stats
   one = counter(np.repeat(real[:1], 500, axis=0))
   assert one['modes'] == 1 and one['kl_modes'] == pytest.approx(np.log(1000), rel=1e-6)
+  assert one['kl_digits'] == pytest.approx(np.log(1000), rel=1e-6)  # every channel one digit
+  assert 0 <= stats['kl_digits'] <= stats['kl_modes']
   score, what = evaluate.make_scorer(_config(), None)
-  assert 'Stacked MNIST modes' in what and set(score(real[:100])) == {'modes', 'kl_modes', 'pixel_std'}
+  assert 'Stacked MNIST modes' in what
+  assert set(score(real[:100])) == {'modes', 'kl_modes', 'kl_digits', 'pixel_std'}
+
+
+def test_kl_digits_is_the_part_of_the_kl_that_the_channels_digit_frequencies_explain():
+  # The same digit in all three channels: each channel's digits are even, only 10 of 1,000 combinations.
+  same = np.repeat(np.arange(10) * 111, 50)
+  stats = stacked_mnist.mode_stats(same)
+  assert stats['modes'] == 10 and stats['kl_digits'] == pytest.approx(0.0, abs=1e-12)
+  assert stats['kl_modes'] == pytest.approx(np.log(100), rel=1e-9)
+  # Independent channels, R drawn from a skewed histogram: the KL is all in R's digit frequencies.
+  r = np.array([0.3, 0.3, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025])
+  modes = np.array([100 * a + 10 * b + c for a in range(10) for b in range(10) for c in range(10)])
+  weights = np.rint(r[modes // 100] * 4000).astype(int)  # exact counts: R's histogram is r, G and B even
+  stats = stacked_mnist.mode_stats(np.repeat(modes, weights))
+  want = float(np.sum(r * np.log(r * 10)))
+  assert stats['kl_digits'] == pytest.approx(want, rel=1e-9) and stats['kl_modes'] == pytest.approx(want, rel=1e-9)
 
 
 def test_a_pack_of_one_is_the_plain_d_and_a_packs_logit_depends_on_all_its_members():
