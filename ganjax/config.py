@@ -222,6 +222,15 @@ def g_classes(model: ml_collections.ConfigDict) -> int:
   return model.num_classes or model.latent_categories
 
 
+def code_count(categories: int, base: int) -> int:
+  """The fewest digits n in `base` with base**n >= categories: InfoGAN's codes of `model.latent_code_base`
+  (validate checks that base**n == categories)."""
+  n, size = 0, 1
+  while size < categories:
+    n, size = n + 1, size * base
+  return n
+
+
 def upsamplings(size: int) -> int:
   """Number of 2x upsamplings from the DCGAN and ResNet generators' first feature map to a side of `size`:
   halved while even and over 7, so 28 -> 2 (from 7), 32 -> 3 (from 4), 48 -> 3 (from 6), 64 -> 4, 128 -> 5."""

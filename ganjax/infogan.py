@@ -13,13 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-
-def code_count(categories: int, base: int) -> int:
-  """n with base**n == categories (validate checks that it exists)."""
-  n, size = 0, 1
-  while size < categories:
-    n, size = n + 1, size * base
-  return n
+from ganjax.config import code_count
 
 
 def code_digits(labels: jax.Array, categories: int, base: int) -> jax.Array:

@@ -25,7 +25,7 @@ from ganjax.choices import (
   allowed,
   augment_policy,
 )
-from ganjax.config import RENAMED, SWEEPABLE, first_map, is_mnist, members, tutorial_config, upsamplings
+from ganjax.config import RENAMED, SWEEPABLE, code_count, first_map, is_mnist, members, tutorial_config, upsamplings
 from ganjax.errors import ConfigError
 
 
@@ -121,10 +121,10 @@ def _validate_codes(m: ml_collections.ConfigDict) -> None:
   if not base:
     return
   _check(base >= 2, f'model.latent_code_base must be 0 (one code) or >= 2, got {base}')
-  power = 1
-  while power < k:
-    power *= base
-  _check(k >= base and power == k, f'model.latent_categories={k} must be a power of model.latent_code_base={base}')
+  _check(
+    k >= base and base ** code_count(k, base) == k,
+    f'model.latent_categories={k} must be a power of model.latent_code_base={base}',
+  )
   _check(m.g_arch in ('mlp', 'dcgan'), f"model.latent_code_base needs g_arch 'mlp' or 'dcgan', got {m.g_arch!r}")
 
 
