@@ -1,8 +1,10 @@
-"""Stacked MNIST over 3 seeds against PacGAN's Table 2: the table between the stacked markers of the README.
+"""Stacked MNIST over 3 seeds against PacGAN's Table 2: the stacked blocks of README.md and docs/evaluation.md.
 
-  python benchmarks/stacked_table.py [--readme] [--out runs/stacked] [--rows pac,dcgan] [--skip-training]
+  python benchmarks/stacked_table.py [--readme | --docs] [--out runs/stacked] [--rows pac,dcgan] [--skip-training]
 
 Without --rows, the README's rows (README_ROWS); the others are earlier recipes and the small-D variants.
+--readme writes the table into README.md; --docs into docs/evaluation.md's block of the small-D rows
+(SMALL_D_ROWS, PacGAN's Table 3 setting), which has no published rows: Table 3 ran Unrolled GAN's nets.
 
 Each row trains as one 3-seed sweep (`sweep.field=seed`: the three GANs in one program, on the same
 128,000 stacks), then reads `eval/modes` and `eval/kl_modes` (26,000 samples each, PacGAN's protocol)
@@ -23,7 +25,11 @@ import sys
 from toy_table import SEEDS, train_sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-START, END = '<!-- stacked:start -->', '<!-- stacked:end -->'
+# Where --readme and --docs write: the page and its block's markers.
+TARGETS = {
+  'readme': (ROOT / 'README.md', 'stacked'),
+  'docs': (ROOT / 'docs' / 'evaluation.md', 'stacked-small-d'),
+}
 # name: (label, config, extra flags)
 # The rows before standing statistics (samples normalised with G's running BatchNorm averages) keep their runs.
 BEFORE = ('--config.eval.standing_stats=0',)
@@ -57,6 +63,8 @@ ROWS = {
 }
 # The README's table (at its line limit): both configs, and what standing statistics buy the packed one.
 README_ROWS = ('pac', 'dcgan', 'pac_running_bn')
+# docs/evaluation.md's table: D at a quarter of its width, plain and packed.
+SMALL_D_ROWS = ('small_d', 'small_d_pac')
 # PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published. For PacGAN's own
 # runs, batch (in samples) and steps from its code (stacked_MNIST_experiments/VEEGAN_experiment/config.py:
 # 50 epochs of 128,000 stacks at 64 packs a step, two G updates per D update); the others' are not given.
@@ -97,13 +105,14 @@ def real_row(num: int = 26_000) -> tuple[int, float]:
   return stats['modes'], stats['kl_modes']
 
 
-def table(out: pathlib.Path, names: list[str]) -> str:
+def table(out: pathlib.Path, names: list[str], command: str, published: bool = True) -> str:
+  """The Markdown table of rows `names` from their sweeps in `out`, credited to `command`."""
   from quality import machine
   from readme_block import code_of_runs
 
   code = code_of_runs([out / name for name in names])
   lines = [
-    f'Written by `python benchmarks/stacked_table.py --readme` on {datetime.date.today()}: trained by {code}; '
+    f'Written by `{command}` on {datetime.date.today()}: trained by {code}; '
     f'{machine()}. Seeds {SEEDS}, each row one seed sweep (three GANs in one program); mean ± std over the '
     'seeds of the last evaluation, 26,000 samples each.',
     '',
@@ -127,7 +136,7 @@ def table(out: pathlib.Path, names: list[str]) -> str:
       shutil.copy(grids[-1], docs / f'{name}.png')
   modes, kl = real_row()
   lines.append(f'| real stacks (the classifier on 26,000 real images) | | | {modes} | {kl:.3f} | | |')
-  for label, batch, steps, published_modes, published_kl in PUBLISHED:
+  for label, batch, steps, published_modes, published_kl in PUBLISHED if published else ():
     cells = f'{batch} | {steps} | {published_modes} | {published_kl} | |'
     lines.append(f'| {label}, published (PacGAN, Table 2) | {cells} |')
   return '\n'.join(lines)
@@ -137,13 +146,15 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='runs/stacked', help='folder of the runs')
   parser.add_argument(
-    '--rows', default=','.join(README_ROWS), help=f"comma-separated, of {', '.join(ROWS)} (default: the README's)"
+    '--rows', default='', help=f"comma-separated, of {', '.join(ROWS)} (default: the target page's rows)"
   )
   parser.add_argument('--steps', type=int, default=0, help='override train.num_steps (0: the configs)')
-  parser.add_argument('--readme', action='store_true', help='write the table into README.md')
+  where = parser.add_mutually_exclusive_group()
+  where.add_argument('--readme', action='store_true', help='write the table into README.md')
+  where.add_argument('--docs', action='store_true', help="write it into docs/evaluation.md's small-D block")
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   args = parser.parse_args()
-  names = args.rows.split(',')
+  names = args.rows.split(',') if args.rows else list(SMALL_D_ROWS if args.docs else README_ROWS)
   unknown = set(names) - set(ROWS)
   if unknown:
     sys.exit(f'unknown rows {sorted(unknown)}; choose from {list(ROWS)}')
@@ -158,12 +169,22 @@ def main() -> None:
       # 1.29 steps/s (3.9 member steps/s) where a lone run of it ran 5.6.
       budget = ('--config.checkpoint.every_steps=0', '--config.eval.every_steps=3000', '--config.sweep.mode=unroll')
       train_sweep(out, name, config, (*budget, *extra, *steps))
-  text = table(out, names)
+  target = 'readme' if args.readme else 'docs' if args.docs else ''
+  default = list(SMALL_D_ROWS if target == 'docs' else README_ROWS)
+  command = ' '.join(
+    [
+      'python benchmarks/stacked_table.py',
+      *([f'--rows {",".join(names)}'] if names != default else []),
+      *([f'--{target}'] if target else []),
+    ]
+  )
+  text = table(out, names, command, published=target != 'docs')
   print(text)
-  if args.readme:
+  if target:
     from readme_block import write
 
-    write(START, END, text)
+    page, block = TARGETS[target]
+    write(f'<!-- {block}:start -->', f'<!-- {block}:end -->', text, page)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 """Stacked MNIST with D at a quarter of its width (PacGAN's Table 3, the harder setting): `stacked_mnist.py`
 with D's convolutions 16 and 32 wide instead of 64 and 128. `--config.model.d_pack=2` packs it.
+`python benchmarks/stacked_table.py --docs` trains both over 3 seeds for docs/evaluation.md's table.
 
 Launch:
   python -m ganjax.main --config=experiments/stacked_mnist_small_d.py --workdir=runs/stacked_small_d

@@ -56,6 +56,7 @@ def test_every_script_block_has_its_markers():
     'docs/results.md': ('quality', 'toy', 'compare', 'rules'),
     'docs/performance.md': ('perf', 'images', 'resnet-convs', 'sngan', 'inception-speed'),
     'docs/images.md': ('demo',),
+    'docs/evaluation.md': ('stacked-small-d',),
   }
   for page, names in blocks.items():
     text = (ROOT / page).read_text()
