@@ -154,7 +154,9 @@ def main() -> None:
   where.add_argument('--docs', action='store_true', help="write it into docs/evaluation.md's small-D block")
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   args = parser.parse_args()
-  names = args.rows.split(',') if args.rows else list(SMALL_D_ROWS if args.docs else README_ROWS)
+  target = 'readme' if args.readme else 'docs' if args.docs else ''
+  default = list(SMALL_D_ROWS if target == 'docs' else README_ROWS)
+  names = args.rows.split(',') if args.rows else default
   unknown = set(names) - set(ROWS)
   if unknown:
     sys.exit(f'unknown rows {sorted(unknown)}; choose from {list(ROWS)}')
@@ -169,8 +171,6 @@ def main() -> None:
       # 1.29 steps/s (3.9 member steps/s) where a lone run of it ran 5.6.
       budget = ('--config.checkpoint.every_steps=0', '--config.eval.every_steps=3000', '--config.sweep.mode=unroll')
       train_sweep(out, name, config, (*budget, *extra, *steps))
-  target = 'readme' if args.readme else 'docs' if args.docs else ''
-  default = list(SMALL_D_ROWS if target == 'docs' else README_ROWS)
   command = ' '.join(
     [
       'python benchmarks/stacked_table.py',
