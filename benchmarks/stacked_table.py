@@ -164,6 +164,9 @@ def main() -> None:
   where.add_argument('--docs', action='store_true', help="write it into docs/evaluation.md's small-D block")
   parser.add_argument('--skip-training', action='store_true', help='tabulate the runs already in --out')
   args = parser.parse_args()
+  if args.eval_every <= 0:
+    # Checked before train_sweep clears a row's folder: the table reads each member's last evaluation.
+    parser.error(f'--eval-every must be > 0 (the table reads the last evaluation), got {args.eval_every}')
   target = 'readme' if args.readme else 'docs' if args.docs else ''
   default = list(SMALL_D_ROWS if target == 'docs' else README_ROWS)
   names = args.rows.split(',') if args.rows else default
