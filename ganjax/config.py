@@ -54,6 +54,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.opt.b2 = 0.999
   c.opt.eps = 1e-7  # Keras' Adam epsilon
   c.opt.schedule = 'constant'  # 'constant' | 'linear': both learning rates decay linearly to 0 at train.num_steps
+  c.opt.decay_from = 0.0  # 'linear': the fraction of training held at the full rate before the decay begins
 
   c.loss = _loss_section()
   c.train = _train_section()

@@ -47,7 +47,8 @@ def optimizer(
   opt: ml_collections.ConfigDict, lr: float, num_updates: int, optimistic: bool = False, inject_lr: bool = False
 ) -> optax.GradientTransformation:
   """From the config's `opt` section: `opt.name` (Adam or SGD) at `lr`, constant or decaying to 0 over
-  `num_updates` updates (`opt.schedule`); its optimistic variant for `train.update_rule='optimistic'`.
+  `num_updates` updates (`opt.schedule`), after the first `opt.decay_from` of them at `lr`; its optimistic
+  variant for `train.update_rule='optimistic'`.
 
   `inject_lr` keeps the rate in the optimizer state (`optax.inject_hyperparams`).
   """
@@ -58,13 +59,17 @@ def optimizer(
   else:
     make = optax.optimistic_adam if optimistic else optax.adam
     kwargs = {'b1': opt.b1, 'b2': opt.b2, 'eps': opt.eps}
+  begin = int(opt.decay_from * num_updates)  # updates at the full rate before the linear decay
+
+  def linear(start: float) -> optax.Schedule:
+    return optax.linear_schedule(start, 0.0, num_updates - begin, transition_begin=begin)
+
   if inject_lr:
     # The rate must be a plain number in the state (an injected schedule would be the first member's for all);
     # the decay is a separate factor.
     tx = optax.inject_hyperparams(make)(learning_rate=lr, **kwargs)
-    decay = optax.scale_by_schedule(optax.linear_schedule(1.0, 0.0, num_updates))
-    return optax.chain(tx, decay) if opt.schedule == 'linear' else tx
-  return make(optax.linear_schedule(lr, 0.0, num_updates) if opt.schedule == 'linear' else lr, **kwargs)
+    return optax.chain(tx, optax.scale_by_schedule(linear(1.0))) if opt.schedule == 'linear' else tx
+  return make(linear(lr) if opt.schedule == 'linear' else lr, **kwargs)
 
 
 def half_precision(apply_fn: Callable) -> Callable:

@@ -149,6 +149,11 @@ def _validate_opt(config: ml_collections.ConfigDict) -> None:
   o = config.opt
   _check(o.g_lr > 0 and o.d_lr > 0, f'opt.g_lr and opt.d_lr must be > 0, got {o.g_lr}, {o.d_lr}')
   _check(o.schedule in SCHEDULES, f'opt.schedule must be one of {SCHEDULES}, got {o.schedule!r}')
+  _check(0 <= o.decay_from < 1, f'opt.decay_from must be in [0, 1), got {o.decay_from}')
+  _check(
+    not o.decay_from or o.schedule == 'linear',
+    f"opt.decay_from={o.decay_from} needs opt.schedule='linear' (a constant rate has no decay to delay)",
+  )
   _check(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f'opt.b1 and opt.b2 must be in [0, 1), got {o.b1}, {o.b2}')
   losses = allowed('loss.name', LOSSES)
   _check(config.loss.name in losses, f'loss.name must be one of {losses}, got {config.loss.name!r}')

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import objectives, states, train_step
+from ganjax import objectives, states, train_step, validate
+from ganjax.errors import ConfigError
 
 
 def _trees_equal(a, b) -> bool:
@@ -243,23 +244,45 @@ def test_half_precision_computes_the_same_function_in_bfloat16_with_float32_stat
     np.testing.assert_allclose(metrics['half'][key], metrics['full'][key], rtol=0.03)
 
 
-def test_linear_schedule_reaches_zero_at_num_steps_for_both_players(tiny_config):
-  """The learning rate of each update, read off Adam's first steps on a constant unit gradient
+def _rates(tx, n):
+  """The learning rate of each of `n` updates, read off Adam's steps on a constant unit gradient
   (the bias-corrected moments are then exactly 1, so each update is the rate itself)."""
+  params, grads = {'w': jnp.zeros(())}, {'w': jnp.ones(())}
+  state, out = tx.init(params), []
+  for _ in range(n):
+    updates, state = tx.update(grads, state, params)
+    out.append(-float(updates['w']))
+  return out
+
+
+@pytest.mark.parametrize(
+  ('decay_from', 'want_g', 'want_d'),
+  [
+    (
+      0.0,
+      [1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0],
+      [1e-3, 8.75e-4, 7.5e-4, 6.25e-4, 5e-4, 3.75e-4, 2.5e-4, 1.25e-4, 0.0],
+    ),
+    # Half of the updates at the full rate, then the decay to 0 over the other half.
+    (0.5, [1e-3, 1e-3, 1e-3, 5e-4, 0.0, 0.0], [1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0]),
+  ],
+)
+def test_linear_schedule_reaches_zero_at_num_steps_for_both_players(tiny_config, decay_from, want_g, want_d):
   tiny_config.opt.schedule, tiny_config.train.num_steps = 'linear', 4
+  tiny_config.opt.decay_from = decay_from
   tiny_config.opt.g_lr = tiny_config.opt.d_lr = 1e-3
   tiny_config.opt.eps = 0.0
   tiny_config.train.d_update = 'separate'  # two D updates per step: D's decay runs over 8 updates
   g_state, d_state = _states(tiny_config)
+  assert _rates(g_state.tx, 6) == pytest.approx(want_g, rel=1e-4, abs=1e-12)
+  assert _rates(d_state.tx, 9) == pytest.approx(want_d, rel=1e-4, abs=1e-12)
 
-  def rates(tx, n):
-    params, grads = {'w': jnp.zeros(())}, {'w': jnp.ones(())}
-    state, out = tx.init(params), []
-    for _ in range(n):
-      updates, state = tx.update(grads, state, params)
-      out.append(-float(updates['w']))
-    return out
 
-  assert rates(g_state.tx, 6) == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0, 0.0], rel=1e-4, abs=1e-12)
-  want_d = [1e-3, 8.75e-4, 7.5e-4, 6.25e-4, 5e-4, 3.75e-4, 2.5e-4, 1.25e-4, 0.0]
-  assert rates(d_state.tx, 9) == pytest.approx(want_d, rel=1e-4, abs=1e-12)
+@pytest.mark.parametrize(
+  ('schedule', 'decay_from', 'message'),
+  [('constant', 0.5, "needs opt.schedule='linear'"), ('linear', 1.0, r'opt.decay_from must be in \[0, 1\)')],
+)
+def test_a_decay_without_a_schedule_or_past_the_end_is_refused(tiny_config, schedule, decay_from, message):
+  tiny_config.opt.schedule, tiny_config.opt.decay_from = schedule, decay_from
+  with pytest.raises(ConfigError, match=message):
+    validate.validate(tiny_config)
