@@ -172,6 +172,8 @@ def _train_section() -> ml_collections.ConfigDict:
   t.d_update = 'separate'  # 'separate' (the tutorial) | 'joint'
   t.n_critic = 1  # D updates (each on its own real batch) per G update
   t.g_steps = 1  # G updates per step, each on fresh latents, after D's (PacGAN's code takes 2)
+  # True: G's update on the latents of D's fake batch instead of fresh ones (PyTorch's DCGAN example)
+  t.g_reuses_fakes = False
   # 'alternating': G's update sees the updated D (the tutorial) | 'simultaneous': both from the step's states |
   # 'extragradient': a look-ahead step of both, then the update from the look-ahead's field | 'optimistic':
   # simultaneous, with optimistic Adam or GD (the previous gradient kept in the optimizer state)

@@ -32,6 +32,7 @@ class StepConfig:
   loss: str = 'bce'  # one of losses.LOSSES
   n_critic: int = 1  # D updates before the G update, each on its own real batch
   g_steps: int = 1  # G updates after D's, each on fresh latents
+  g_reuses_fakes: bool = False  # G's update takes the latents of D's fake batch instead of fresh ones
   update_rule: str = 'alternating'  # one of choices.UPDATE_RULES; G sees the updated D in 'alternating' (the tutorial)
   consensus_weight: float = 0.0  # consensus optimisation's gamma (Mescheder et al. 2017)
   real_label: float = 1.0  # BCE target of real images; < 1 is one-sided label smoothing
@@ -53,6 +54,7 @@ class StepConfig:
       loss=loss.name,
       n_critic=t.n_critic,
       g_steps=t.g_steps,
+      g_reuses_fakes=t.g_reuses_fakes,
       update_rule=t.update_rule,
       consensus_weight=loss.consensus_weight,
       real_label=float(loss.real_label),
@@ -127,6 +129,11 @@ def draw_fakes_input(key: jax.Array, batch_size: int, cfg: StepConfig) -> tuple[
   return z, _device_rows(labels, batch_size, cfg.axis_name)
 
 
+def d_fakes_input(rng: jax.Array, batch_size: int, cfg: StepConfig) -> tuple[jax.Array, jax.Array | None]:
+  """The latents (and classes) of the fake batch of the D update that `DLosses` builds from `rng`."""
+  return draw_fakes_input(jax.random.split(rng, 4)[0], batch_size, cfg)
+
+
 def pmean(tree: Any, axis_name: str | None) -> Any:
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
@@ -155,8 +162,11 @@ def d_fake_loss_fn(
   labels: jax.Array | None = None,
   info_weight: float = 0.0,
   stop_g_gradient: bool = True,
+  fakes: jax.Array | None = None,
 ):
   """D's loss on G(z) (label 0 for BCE). G enters only through stop_gradient: no gradient reaches G.
+
+  `fakes`: G(z) already computed (`train.g_reuses_fakes`), used instead of running G again.
 
   `stop_g_gradient=False` leaves the fakes differentiable in G's params, for the game's Jacobian (its
   cross terms); the update's gradient is with respect to D's params either way.
@@ -165,7 +175,8 @@ def d_fake_loss_fn(
   `labels` (InfoGAN: Q learns to tell G's latent categories apart).
   Returns (loss, (logits, D's new statistics, the fakes, the loss without the InfoGAN term)).
   """
-  fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
+  if fakes is None:
+    fakes, _ = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
   if stop_g_gradient:
     fakes = jax.lax.stop_gradient(fakes)
   if _no_info(info_weight):
@@ -200,14 +211,32 @@ def g_loss_fn(
   Returns (loss, (logits, G's new BatchNorm statistics, the loss without the InfoGAN term, that term's CE)).
   """
   images, new_stats = generate(g_state, z, params=g_params, train=True, axis_name=axis_name, labels=labels)
+  total, (logits, loss, info) = g_loss_on_images(
+    images, d_params, d_state, rng, loss_name, axis_name, labels, info_weight, stop_d_gradient
+  )
+  return total, (logits, new_stats, loss, info)
+
+
+def g_loss_on_images(
+  images: jax.Array,
+  d_params: Any,
+  d_state: DState,
+  rng: jax.Array,
+  loss_name: str = 'bce',
+  axis_name: str | None = None,
+  labels: jax.Array | None = None,
+  info_weight: float = 0.0,
+  stop_d_gradient: bool = True,
+):
+  """`g_loss_fn` from G's images on: (loss, (logits, the loss without the InfoGAN term, that term's CE))."""
   frozen = jax.lax.stop_gradient(d_params) if stop_d_gradient else d_params
   if _no_info(info_weight):
     logits, _ = discriminate(d_state, frozen, images, rng, axis_name, labels=labels)
     loss = losses.g_loss(logits, loss_name)
-    return loss, (logits, new_stats, loss, jnp.zeros(()))
+    return loss, (logits, loss, jnp.zeros(()))
   logits, _, q = discriminate(d_state, frozen, images, rng, axis_name, labels=labels, info=True)
   loss, info = losses.g_loss(logits, loss_name), losses.info_loss(q, labels)
-  return loss + info_weight * info, (logits, new_stats, loss, info)
+  return loss + info_weight * info, (logits, loss, info)
 
 
 class Half(NamedTuple):
@@ -227,7 +256,8 @@ class DLosses:
     self.real_label = real_label_of(d_state, cfg.real_label)
     self.images, self.labels = batch['image'], batch.get('label')
     # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
-    self.z, self.fake_labels = draw_fakes_input(z_rng, self.images.shape[0], cfg)
+    self.z, self.fake_labels = draw_fakes_input(z_rng, self.images.shape[0], cfg)  # = d_fakes_input(rng, ...)
+    self.fakes = None  # G(z), when the step computed it already (`train.g_reuses_fakes`)
 
   def frozen(self, d_params, stats, rng):
     """D on the real labels as a function of its input alone, for the penalties."""
@@ -263,6 +293,7 @@ class DLosses:
       self.fake_labels,
       info_weight_at(c, g.step),
       stop_g_gradient,
+      self.fakes,
     )
     return loss, (Half(gan_loss, logits, new_stats), fakes)
 

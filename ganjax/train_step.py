@@ -9,7 +9,9 @@ One call of `train_step` is one iteration of the tutorial's loop:
 3. G update through D with D's params held constant (`stop_gradient`) and
    gradients taken only with respect to G's params. That is what Keras'
    `discriminator.trainable = False` meant in the tutorial. `train.g_steps`
-   repeats it on fresh latents (PacGAN's code takes two).
+   repeats it on fresh latents (PacGAN's code takes two). `train.g_reuses_fakes`
+   updates G on step 2's fakes instead (PyTorch's DCGAN example), from one
+   forward pass of G that serves both players.
 
 Metrics are computed in the same forward passes as the updates, so they are
 the values before each update, as Keras' `train_on_batch` reports them.
@@ -31,7 +33,7 @@ match across device counts in distribution only.
 """
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,14 +48,16 @@ from ganjax.objectives import (
   Half,
   Metrics,
   StepConfig,
+  d_fakes_input,
   d_metrics,
   draw_fakes_input,
   g_loss_fn,
+  g_loss_on_images,
   g_metrics,
   info_weight_at,
   pmean,
 )
-from ganjax.states import DState, GState, pick_member, stack, update_ema
+from ganjax.states import DState, GState, generate, pick_member, stack, update_ema
 
 AXIS = 'batch'  # the pmap axis of the data-parallel step
 
@@ -83,34 +87,68 @@ _D_UPDATES = {'separate': _d_separate, 'joint': _d_joint}
 assert tuple(_D_UPDATES) == choices.D_UPDATES, 'train_step._D_UPDATES must implement choices.D_UPDATES'
 
 
-def d_phase(g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig) -> tuple[DState, Metrics]:
-  """The discriminator's part of a step: returns the new D state; G is read, never written."""
+class SharedPass(NamedTuple):
+  """G's one forward pass on the latents of D's fake batch, kept for G's update (`train.g_reuses_fakes`)."""
+
+  fakes: jax.Array
+  pullback: Any  # G's images' gradient -> G's params' gradient
+  stats: Any  # G's BatchNorm statistics after the pass
+  z: jax.Array
+  labels: jax.Array | None
+
+
+def shared_pass(g_state: GState, d_rng: jax.Array, batch_size: int, cfg: StepConfig) -> SharedPass:
+  """G on the latents that `d_phase(..., d_rng, ...)` draws for its fake batch, differentiable in G's params."""
+  z, labels = d_fakes_input(d_rng, batch_size, cfg)
+
+  def g_of(params):
+    return generate(g_state, z, params=params, train=True, axis_name=cfg.axis_name, labels=labels)
+
+  fakes, pullback, stats = jax.vjp(g_of, g_state.params, has_aux=True)
+  return SharedPass(fakes, pullback, stats, z, labels)
+
+
+def d_phase(
+  g_state: GState, d_state: DState, batch: Batch, rng: jax.Array, cfg: StepConfig, fakes: jax.Array | None = None
+) -> tuple[DState, Metrics]:
+  """The discriminator's part of a step: returns the new D state; G is read, never written.
+
+  `fakes`: G's images on this phase's latents, already computed (`shared_pass`).
+  """
   if cfg.d_update not in _D_UPDATES:
     raise ValueError(f'train.d_update must be one of {tuple(_D_UPDATES)}, got {cfg.d_update!r}')
   d = DLosses(g_state, d_state, batch, rng, cfg)
+  d.fakes = fakes
   d_state, real, fake, d_grads, penalty = _D_UPDATES[cfg.d_update](d_state, d)
   return d_state, d_metrics(real, fake, penalty, d_grads, d_state.params, cfg)
 
 
 def g_phase(
-  g_state: GState, d_state: DState, batch_size: int, rng: jax.Array, cfg: StepConfig
+  g_state: GState,
+  d_state: DState,
+  batch_size: int,
+  rng: jax.Array,
+  cfg: StepConfig,
+  shared: SharedPass | None = None,
 ) -> tuple[GState, Metrics]:
-  """The generator's part of a step: returns the new G state; D is read, never written."""
+  """The generator's part of a step: returns the new G state; D is read, never written.
+
+  `shared`: G's update on D's fakes from that pass instead of fresh latents drawn from `rng`.
+  """
   z_rng, drop_rng = jax.random.split(rng)
-  z, labels = draw_fakes_input(z_rng, batch_size, cfg)
-  # Gradients are taken with respect to G's params only (argnums=0).
-  (_, (_, new_stats, g_loss, info)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-    g_state.params,
-    d_state.params,
-    g_state,
-    d_state,
-    z,
-    drop_rng,
-    cfg.loss,
-    cfg.axis_name,
-    labels,
-    info_weight_at(cfg, g_state.step),
-  )
+  weight = info_weight_at(cfg, g_state.step)
+  if shared is None:
+    z, labels = draw_fakes_input(z_rng, batch_size, cfg)
+    # Gradients are taken with respect to G's params only (argnums=0).
+    (_, (_, new_stats, g_loss, info)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+      g_state.params, d_state.params, g_state, d_state, z, drop_rng, cfg.loss, cfg.axis_name, labels, weight
+    )
+  else:
+    z, labels, new_stats = shared.z, shared.labels, shared.stats
+    (_, (_, g_loss, info)), image_grads = jax.value_and_grad(g_loss_on_images, has_aux=True)(
+      shared.fakes, d_state.params, d_state, drop_rng, cfg.loss, cfg.axis_name, labels, weight
+    )
+    (g_grads,) = shared.pullback(image_grads)  # back through the pass D's update already used
   g_grads = pmean(g_grads, cfg.axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   if g_state.ema_params:
@@ -154,8 +192,12 @@ def _step_in_turn(
   """D's update(s), then G's, from D's updated ('alternating') or starting ('simultaneous') state."""
   d_rng, g_rng = jax.random.split(rng)
   d_before = d_state
+  batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
+  if cfg.g_reuses_fakes and (cfg.n_critic, cfg.g_steps) != (1, 1):
+    raise ValueError('train.g_reuses_fakes needs train.n_critic=1 and train.g_steps=1')
+  shared = shared_pass(g_state, d_rng, batch_size, cfg) if cfg.g_reuses_fakes else None  # one pass of G, both players
   if cfg.n_critic == 1:
-    d_state, d_logged = d_phase(g_state, d_state, batch, d_rng, cfg)
+    d_state, d_logged = d_phase(g_state, d_state, batch, d_rng, cfg, None if shared is None else shared.fakes)
   else:
     all_metrics = []
     for i in range(cfg.n_critic):  # unrolled: n_critic is small and static
@@ -164,10 +206,9 @@ def _step_in_turn(
       all_metrics.append(m)
     d_logged = _mean_metrics(all_metrics)
   d_seen = d_state if cfg.update_rule == 'alternating' else d_before
-  batch_size = batch['image'].shape[1 if cfg.n_critic > 1 else 0]
   g_logged = []
   for i in range(cfg.g_steps):  # unrolled, as D's; each on fresh latents, the first on the one-update step's key
-    g_state, m = g_phase(g_state, d_seen, batch_size, jax.random.fold_in(g_rng, i) if i else g_rng, cfg)
+    g_state, m = g_phase(g_state, d_seen, batch_size, jax.random.fold_in(g_rng, i) if i else g_rng, cfg, shared)
     g_logged.append(m)
   return g_state, d_state, {**d_logged, **_mean_metrics(g_logged)}
 

@@ -278,6 +278,11 @@ def _validate_rules(config: ml_collections.ConfigDict) -> None:
   _validate_cluster(t)
   _check(t.n_critic >= 1, f'train.n_critic must be >= 1, got {t.n_critic}')
   _check(t.g_steps >= 1, f'train.g_steps must be >= 1, got {t.g_steps}')
+  _check(
+    not t.g_reuses_fakes or (t.n_critic == 1 and t.g_steps == 1),
+    f'train.g_reuses_fakes needs one fake batch and one G update a step: train.n_critic=1 and train.g_steps=1, '
+    f'got {t.n_critic} and {t.g_steps}',
+  )
   _check(t.update_rule in UPDATE_RULES, f'train.update_rule must be one of {UPDATE_RULES}, got {t.update_rule!r}')
   _check(config.opt.name in OPTIMIZERS, f'opt.name must be one of {OPTIMIZERS}, got {config.opt.name!r}')
   _validate_game(config)
@@ -360,6 +365,7 @@ def _validate_game(config: ml_collections.ConfigDict) -> None:
       f"{what} updates both players from one field: it needs train.d_update='joint', train.n_critic=1, "
       'train.g_steps=1 and no loss.info_weight',
     )
+    _check(not t.g_reuses_fakes, f'{what} draws no fake batch of its own for G: train.g_reuses_fakes does not apply')
 
 
 def _validate_cluster(t: ml_collections.ConfigDict) -> None:

@@ -2,6 +2,7 @@
 updates, G's EMA, spectral norm, penalties, the DCGAN architectures."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -62,6 +63,48 @@ def test_g_steps_makes_that_many_g_updates_on_fresh_latents(tiny_config):
   assert _trees_equal(g_out.params, g_manual.params)
   assert not _trees_equal(g_out.params, g_one.params)
   assert np.isfinite(float(metrics['g_loss']))
+
+
+@pytest.mark.parametrize('update_rule', ['alternating', 'simultaneous'])
+def test_g_reuses_fakes_updates_g_on_d_s_fake_batch(tiny_config, update_rule):
+  g_state, d_state = states.create_states(tiny_config, jax.random.key(0))
+  batch, rng = _batch(tiny_config), jax.random.key(6)
+  cfg = _cfg(tiny_config, update_rule=update_rule)
+  reuse = dataclasses.replace(cfg, g_reuses_fakes=True)
+  g_out, d_out, metrics = train_step.train_step(g_state, d_state, batch, rng, reuse)
+  g_fresh, d_fresh, _ = train_step.train_step(g_state, d_state, batch, rng, cfg)
+  close = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
+  jax.tree.map(close, d_out.params, d_fresh.params)  # D's update is the tutorial's either way
+  # G's: the plain G loss, through the D it sees, on the latents of D's fake batch instead of fresh ones.
+  d_rng, g_rng = jax.random.split(rng)
+  z, _ = objectives.d_fakes_input(d_rng, batch['image'].shape[0], cfg)
+  d_seen = d_fresh if update_rule == 'alternating' else d_state
+  grads, (_, stats, _, _) = jax.grad(objectives.g_loss_fn, has_aux=True)(
+    g_state.params, d_seen.params, g_state, d_seen, z, jax.random.split(g_rng)[1]
+  )
+  expected = g_state.apply_gradients(grads=grads, batch_stats=stats)
+  jax.tree.map(close, g_out.params, expected.params)
+  jax.tree.map(close, g_out.batch_stats, expected.batch_stats)  # G's BatchNorm statistics moved once
+  assert not _trees_equal(g_out.params, g_fresh.params)
+  assert np.isfinite(float(metrics['g_loss']))
+
+
+def _step_flops(config, cfg) -> float:
+  g_state, d_state = states.create_states(config, jax.random.key(0))
+  step = jax.jit(lambda g, d, b, r: train_step.train_step(g, d, b, r, cfg))
+  cost = step.lower(g_state, d_state, _batch(config), jax.random.key(1)).compile().cost_analysis()
+  return (cost[0] if isinstance(cost, list) else cost)['flops']
+
+
+def test_g_reuses_fakes_saves_one_forward_pass_of_g(tiny_config):
+  tiny_config.model.g_features = (256, 512)  # G's share of the step's work large enough to tell apart
+  g_state, _ = states.create_states(tiny_config, jax.random.key(0))
+  z = jnp.zeros((tiny_config.train.batch_size, tiny_config.model.latent_dim))
+  cost = jax.jit(lambda g, z: states.generate(g, z, train=True)).lower(g_state, z).compile().cost_analysis()
+  g_forward = (cost[0] if isinstance(cost, list) else cost)['flops']
+  cfg = _cfg(tiny_config)
+  saved = _step_flops(tiny_config, cfg) - _step_flops(tiny_config, dataclasses.replace(cfg, g_reuses_fakes=True))
+  assert saved == pytest.approx(g_forward, rel=0.1)
 
 
 @pytest.mark.parametrize('g_steps', [1, 2])
@@ -171,5 +214,26 @@ def test_bad_switches_are_config_errors(tiny_config, field, value, message):
   section, key = field.split('.')
   tiny_config[section][key] = value
   tiny_config.model.g_features = (8, 16, 32)  # three resolutions: too many for DCGAN at 28x28 (7 -> 14 -> 28)
+  with pytest.raises(ConfigError, match=message):
+    validate(tiny_config)
+
+
+@pytest.mark.parametrize(
+  ('overrides', 'message'),
+  [
+    ({'train.n_critic': 2}, 'train.g_reuses_fakes needs one fake batch and one G update a step'),
+    ({'train.g_steps': 2}, 'train.g_reuses_fakes needs one fake batch and one G update a step'),
+    (
+      {'train.update_rule': 'extragradient', 'train.d_update': 'joint'},
+      'train.update_rule=extragradient draws no fake batch of its own for G',
+    ),
+  ],
+)
+def test_g_reuses_fakes_refuses_steps_without_one_fake_batch_for_one_g_update(tiny_config, overrides, message):
+  tiny_config.train.g_reuses_fakes = True
+  validate(tiny_config)  # the tutorial's step takes it
+  for field, value in overrides.items():
+    section, key = field.split('.')
+    tiny_config[section][key] = value
   with pytest.raises(ConfigError, match=message):
     validate(tiny_config)
