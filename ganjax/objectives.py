@@ -251,12 +251,12 @@ class DLosses:
   """D's real and fake losses at given params and statistics, for one D update of one step."""
 
   def __init__(self, g_state, d_state, batch: Batch, rng: jax.Array, cfg: StepConfig):
-    z_rng, self.drop_real, self.drop_fake, self.gp_rng = jax.random.split(rng, 4)
+    _, self.drop_real, self.drop_fake, self.gp_rng = jax.random.split(rng, 4)  # the first: d_fakes_input's
     self.g_state, self.d_state, self.cfg = g_state, d_state, cfg
     self.real_label = real_label_of(d_state, cfg.real_label)
     self.images, self.labels = batch['image'], batch.get('label')
     # Fakes come from one latent batch drawn before any update, as `generator.predict` does.
-    self.z, self.fake_labels = draw_fakes_input(z_rng, self.images.shape[0], cfg)  # = d_fakes_input(rng, ...)
+    self.z, self.fake_labels = d_fakes_input(rng, self.images.shape[0], cfg)
     self.fakes = None  # G(z), when the step computed it already (`train.g_reuses_fakes`)
 
   def frozen(self, d_params, stats, rng):
