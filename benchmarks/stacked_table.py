@@ -68,6 +68,7 @@ ROWS = {
   'pac_reuse': ("PacDCGAN2, G's update on D's fake batch", 'stacked_mnist_pac', REUSE),
   'dcgan_reuse': ("DCGAN, G's update on D's fake batch", 'stacked_mnist', REUSE),
   'pac_7500': ('PacDCGAN2, 7,500 steps', 'stacked_mnist_pac', LONG),
+  'dcgan_7500': ('DCGAN, 7,500 steps', 'stacked_mnist', LONG),
   'pac_lr6': ('PacDCGAN2, Adam(6e-4), 7,500 steps', 'stacked_mnist_pac', LR6),
   'pac_lr2': ("PacDCGAN2, PacGAN's Adam(2e-4)", 'stacked_mnist_pac', LR2),
   'dcgan_lr2': ("DCGAN, PacGAN's Adam(2e-4)", 'stacked_mnist', LR2),
