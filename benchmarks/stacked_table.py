@@ -31,23 +31,21 @@ TARGETS = {
   'docs': (ROOT / 'docs' / 'evaluation.md', 'stacked-small-d'),
 }
 # name: (label, config, extra flags)
-# The configs' rate, passed explicitly: the README's sweeps ran with these flags (as rows pac_lr4 and dcgan_lr4)
-# before the configs took it.
+# The configs' rate, passed explicitly. The README's sweeps ran as rows pac_7500 and dcgan_7500, these flags and
+# `--config.train.num_steps=7500`, before the configs took 7,500 steps (their folders renamed pac and dcgan).
 LR4 = ('--config.opt.g_lr=4e-4', '--config.opt.d_lr=4e-4')
+# The configs' steps before they took 7,500: the rows whose runs ran then pass it.
+STEPS6 = ('--config.train.num_steps=6000',)
 # PacGAN's rate, the configs' before: the earlier rows' runs (docs/evaluation.md) used it.
-LR2 = ('--config.opt.g_lr=2e-4', '--config.opt.d_lr=2e-4')
+LR2 = ('--config.opt.g_lr=2e-4', '--config.opt.d_lr=2e-4', *STEPS6)
 # The rows before standing statistics (samples normalised with G's running BatchNorm averages).
 BEFORE = ('--config.eval.standing_stats=0', *LR2)
 # G at twice D's rate for 5,000 steps: in single-seed trials of the packed config (seeds 1 and 2) it ended
 # at least as low as 6,000 steps of LR4; over 3 seeds it did not (docs/evaluation.md).
 G8 = ('--config.opt.g_lr=8e-4', '--config.opt.d_lr=4e-4', '--config.train.num_steps=5000')
 # The configs with G's update on D's fake batch (`train.g_reuses_fakes`): one forward pass of G a step fewer.
-REUSE = (*LR4, '--config.train.g_reuses_fakes=True')
-# The configs run 1,500 steps longer: what the time a 2-core run may take buys on a machine that does 6,000
-# steps in well under 20 minutes (the rate is constant, so the first 6,000 steps are the configs').
-LONG = (*LR4, '--config.train.num_steps=7500')
-# Between the configs' rate and 8e-4, at which D won outright in a single-seed trial (docs/evaluation.md),
-# for as long as the row before.
+REUSE = (*LR4, '--config.train.g_reuses_fakes=True', *STEPS6)
+# Between the configs' rate and 8e-4, at which D won outright in a single-seed trial (docs/evaluation.md).
 LR6 = ('--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4', '--config.train.num_steps=7500')
 # The default's recipe (`mnist_gan.py`: joint D update, Adam(1e-3, b2=0.99) decaying to 0, EMA of G) with
 # minibatch std in D: what a 3-seed sweep showed it buys here.
@@ -67,8 +65,6 @@ ROWS = {
   'dcgan_g8': ("DCGAN, G at twice D's rate, 5,000 steps", 'stacked_mnist', G8),
   'pac_reuse': ("PacDCGAN2, G's update on D's fake batch", 'stacked_mnist_pac', REUSE),
   'dcgan_reuse': ("DCGAN, G's update on D's fake batch", 'stacked_mnist', REUSE),
-  'pac_7500': ('PacDCGAN2, 7,500 steps', 'stacked_mnist_pac', LONG),
-  'dcgan_7500': ('DCGAN, 7,500 steps', 'stacked_mnist', LONG),
   'pac_lr6': ('PacDCGAN2, Adam(6e-4), 7,500 steps', 'stacked_mnist_pac', LR6),
   'pac_lr2': ("PacDCGAN2, PacGAN's Adam(2e-4)", 'stacked_mnist_pac', LR2),
   'dcgan_lr2': ("DCGAN, PacGAN's Adam(2e-4)", 'stacked_mnist', LR2),
