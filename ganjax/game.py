@@ -99,7 +99,7 @@ def game_step(
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=aux.g_stats)
   d_state = d_state.apply_gradients(grads=d_grads, batch_stats=aux.fake.stats)
   if g_state.ema_params:
-    g_state = update_ema(g_state, aux.z, aux.labels, cfg.g_ema_decay, cfg.axis_name)
+    g_state = update_ema(g_state, aux.z, aux.labels, cfg.g_ema_decay, cfg.axis_name, cfg.ema_batch_stats)
   metrics = d_metrics(aux.real, aux.fake, aux.penalty, d_grads, d_state.params, cfg)
   metrics.update(g_metrics(aux.g_loss, g_grads, g_state.params, cfg))
   return g_state, d_state, metrics

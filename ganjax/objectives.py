@@ -39,6 +39,7 @@ class StepConfig:
   gp_weight: float = 0.0  # WGAN-GP penalty (joint updates only)
   r1_weight: float = 0.0  # R1 penalty on real images
   g_ema_decay: float = 0.0  # decay of G's parameter EMA (used when the state keeps one)
+  ema_batch_stats: bool = True  # advance the EMA generator's BatchNorm statistics (False: samples recompute them)
   dirac: bool = False  # the Dirac-GAN: log theta, psi and their distance to the equilibrium (0, 0)
   info_weight: float = 0.0  # InfoGAN: weight of the cross-entropy of D's Q head on the fakes' latent categories
   info_decay_steps: int = 0  # > 0: that weight decays linearly to 0 at this step (loss.info_schedule='linear')
@@ -61,6 +62,9 @@ class StepConfig:
       gp_weight=loss.gp_weight,
       r1_weight=loss.r1_weight,
       g_ema_decay=t.g_ema_decay,
+      # Standing statistics replace the EMA generator's statistics before every sample, so a pass
+      # of G a step to advance them would be thrown away.
+      ema_batch_stats=not config.eval.standing_stats,
       info_weight=loss.info_weight,
       info_decay_steps=t.num_steps * t.g_steps if loss.info_schedule == 'linear' else 0,
       dirac=config.model.g_arch == 'dirac',

@@ -168,11 +168,22 @@ def generate(
   return g_state.apply_fn(variables, z, train=train, axis_name=axis_name, labels=labels), g_state.batch_stats
 
 
-def update_ema(g_state: GState, z: jax.Array, labels: jax.Array | None, decay: float, axis_name: str | None) -> GState:
-  """Moves G's parameter EMA towards the new params, and the EMA generator's own BatchNorm statistics."""
+def update_ema(
+  g_state: GState,
+  z: jax.Array,
+  labels: jax.Array | None,
+  decay: float,
+  axis_name: str | None,
+  batch_stats: bool = True,
+) -> GState:
+  """Moves G's parameter EMA towards the new params, and (`batch_stats`) the EMA generator's own BatchNorm statistics.
+
+  Without `batch_stats` the EMA's statistics stay as they were: a run whose samples use standing
+  statistics (`eval.standing_stats`) recomputes them before each sample, and saves G's pass a step.
+  """
   ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, g_state.ema_params, g_state.params)
   g_state = g_state.replace(ema_params=ema)
-  if g_state.batch_stats:  # advance the EMA generator's running statistics on the same latents
+  if g_state.batch_stats and batch_stats:  # advance the EMA generator's running statistics on the same latents
     with_ema_stats = g_state.replace(batch_stats=g_state.ema_batch_stats)
     _, ema_stats = generate(with_ema_stats, z, params=ema, train=True, axis_name=axis_name, labels=labels)
     g_state = g_state.replace(ema_batch_stats=ema_stats)

@@ -152,7 +152,7 @@ def g_phase(
   g_grads = pmean(g_grads, cfg.axis_name)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=new_stats)
   if g_state.ema_params:
-    g_state = update_ema(g_state, z, labels, cfg.g_ema_decay, cfg.axis_name)
+    g_state = update_ema(g_state, z, labels, cfg.g_ema_decay, cfg.axis_name, cfg.ema_batch_stats)
   metrics = g_metrics(g_loss, g_grads, g_state.params, cfg)
   if cfg.info_weight:
     metrics['info_loss'] = pmean(info, cfg.axis_name)  # low: G's categories are told apart

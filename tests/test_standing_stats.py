@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import checkpoint, sampling, states, train
+from ganjax import checkpoint, objectives, sampling, states, train, train_step
 from ganjax.errors import ConfigError
 from ganjax.validate import validate
 
@@ -48,6 +48,29 @@ def test_with_an_ema_the_ema_generator_gets_them_and_the_live_one_keeps_its_own(
   assert _close(standing.batch_stats, g.batch_stats)
   in_train_mode, _ = states.generate(g, z[0], params=g.ema_params, train=True)
   np.testing.assert_allclose(states.generate(standing, z[0])[0], in_train_mode, rtol=1e-5, atol=1e-5)
+
+
+def test_with_standing_statistics_the_step_leaves_the_ema_statistics_to_them(tiny_config):
+  tiny_config.train.g_ema_decay = 0.9
+  g, d = states.create_states(tiny_config, jax.random.key(0))
+  batch = {
+    'image': jax.random.uniform(jax.random.key(5), (tiny_config.train.batch_size, *tiny_config.data.image_shape))
+  }
+  advanced, d_adv, _ = train_step.train_step(
+    g, d, batch, jax.random.key(3), objectives.StepConfig.from_config(tiny_config)
+  )
+  tiny_config.eval.standing_stats = 64
+  cfg = objectives.StepConfig.from_config(tiny_config)
+  assert not cfg.ema_batch_stats
+  kept, d_kept, _ = train_step.train_step(g, d, batch, jax.random.key(3), cfg)
+  # The game is the same step: only the EMA generator's statistics were not advanced.
+  for a, b in [(advanced.params, kept.params), (advanced.ema_params, kept.ema_params), (d_adv.params, d_kept.params)]:
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+  assert _close(kept.ema_batch_stats, g.ema_batch_stats) and not _close(advanced.ema_batch_stats, g.ema_batch_stats)
+  # ... which samples never see: standing statistics replace both.
+  key, z = jax.random.key(7), _latents(tiny_config, 1)[0]
+  from_kept = sampling.images(sampling.standing(kept, tiny_config, key), z)
+  np.testing.assert_allclose(from_kept, sampling.images(sampling.standing(advanced, tiny_config, key), z), atol=1e-5)
 
 
 def test_a_generator_without_batchnorm_is_unchanged(tiny_config):
