@@ -92,7 +92,8 @@ def _eval_section() -> ml_collections.ConfigDict:
   e.reference_num = 10_000  # training images behind the cached Inception reference (0: all)
   e.batch_size = 100  # images per Inception batch (and per batch of the standing statistics)
   # > 0: samples and evaluation normalise G's BatchNorm layers with statistics averaged over this many
-  # fresh samples (BigGAN's standing statistics) instead of the running averages, which trail G
+  # fresh samples (BigGAN's standing statistics) instead of the running averages, which trail G; the
+  # step then skips the pass of G that advances an EMA generator's own statistics
   e.standing_stats = 0
   return e
 
