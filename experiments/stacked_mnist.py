@@ -8,7 +8,8 @@ KL went from 0.14 +- 0.01 under PacGAN's 2e-4 to 0.11 +- 0.01, lower on every se
 docs/evaluation.md), batch 64, one D update on real then one on fake, then G (the tutorial's step;
 PacGAN's code takes one joint D update and two G updates, `train.g_steps=2`: in a trial of the packed
 config at 2e-4 it read KL 0.208 at 3,000 steps, this step 0.210). PacGAN trained 100,000 steps; this
-budget has 7,500, which the packed config runs in 18 minutes on a 2-core Intel Xeon (over 3 seeds its
+budget has 7,500, which the packed config runs in 18 to 21 minutes a seed of a 3-seed sweep on a
+2-core Intel Xeon, as fast as the machine is that day (over 3 seeds its
 KL went from 0.090 / 0.116 / 0.123 at 6,000 steps to 0.087 / 0.083 / 0.130; docs/evaluation.md).
 
 Why not the default's recipe (joint D update, Adam(1e-3) decaying to 0, EMA of G, with minibatch std
