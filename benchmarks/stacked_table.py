@@ -53,6 +53,9 @@ EMA = (*LR4, '--config.train.g_ema_decay=0.999')
 # D at half G's rate: in the configs D's accuracy was highest on the seed whose KL stalled, and at higher
 # rates for both D won outright. Over 3 seeds the game stayed even but the KL no lower (docs/evaluation.md).
 D2 = ('--config.opt.g_lr=4e-4', '--config.opt.d_lr=2e-4')
+# The configs for twice their steps: how far the KL falls with more steps at the configs' rate. Its runs went
+# on from the `pac` sweep's 7,500-step checkpoint (a constant rate, so the same runs; docs/evaluation.md).
+LONG = (*LR4, '--config.train.num_steps=15000')
 # The default's recipe (`mnist_gan.py`: joint D update, Adam(1e-3, b2=0.99) decaying to 0, EMA of G) with
 # minibatch std in D: what a 3-seed sweep showed it buys here.
 DEFAULT_RECIPE = (
@@ -74,6 +77,7 @@ ROWS = {
   'pac_lr6': ('PacDCGAN2, Adam(6e-4), 7,500 steps', 'stacked_mnist_pac', LR6),
   'pac_ema': ('PacDCGAN2, samples from an EMA of G (0.999)', 'stacked_mnist_pac', EMA),
   'pac_d2': ("PacDCGAN2, D at half G's rate", 'stacked_mnist_pac', D2),
+  'pac_long': ('PacDCGAN2, 15,000 steps', 'stacked_mnist_pac', LONG),
   'pac_lr2': ("PacDCGAN2, PacGAN's Adam(2e-4)", 'stacked_mnist_pac', LR2),
   'dcgan_lr2': ("DCGAN, PacGAN's Adam(2e-4)", 'stacked_mnist', LR2),
   'pac_running_bn': ("PacDCGAN2, Adam(2e-4), G's running BatchNorm averages", 'stacked_mnist_pac', BEFORE),

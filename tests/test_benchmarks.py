@@ -1,6 +1,7 @@
-"""The profiler behind `benchmarks/profile_step.py --ops` and the variants of `benchmarks/step_variants.py`
-(scripts; their numbers are not tested)."""
+"""The profiler behind `benchmarks/profile_step.py --ops`, the variants of `benchmarks/step_variants.py` and
+the tables of `benchmarks/stacked_trials.py` (scripts; their numbers are not tested)."""
 
+import json
 import pathlib
 import sys
 
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'benchmarks'))
 import profile_step  # noqa: E402
 import pytest  # noqa: E402
+import stacked_trials  # noqa: E402
 import step_variants  # noqa: E402
 
 TINY = pathlib.Path(__file__).resolve().parent.parent / 'experiments' / 'tiny.py'
@@ -46,3 +48,32 @@ def test_step_variants_apply_overrides_as_literals_and_name_a_bad_one():
     step_variants._config(TINY, 'nosection.x=1')
   with pytest.raises(SystemExit, match="got 'g_steps'"):
     step_variants._config(TINY, 'g_steps')
+
+
+def _sweep(workdir, kls_by_seed, d_acc):
+  """A fake sweep folder: each member's metrics.jsonl with training rows and evaluations."""
+  for k, kls in enumerate(kls_by_seed):
+    rows = [{'step': s, 'd_acc': d_acc} for s in range(100, 7600, 100)]
+    rows += [{'step': s, 'eval/kl_modes': kl, 'eval/modes': 1000} for s, kl in kls.items()]
+    member = workdir / f'member_{k}'
+    member.mkdir(parents=True)
+    (member / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in sorted(rows, key=lambda r: r['step'])))
+
+
+def test_stacked_trials_tabulate_each_sweep_at_shared_evaluations(tmp_path):
+  _sweep(tmp_path / 'pac', [{3000: 0.2, 7500: 0.1}, {3000: 0.4, 7500: 0.3}, {3000: 0.3, 7500: 0.2}], 0.75)
+  _sweep(tmp_path / 'pac_lr6', [{3000: 0.25}, {3000: 0.25}, {3000: 0.25}], 0.5)
+  head, _, pac, lr6 = stacked_trials.trials(tmp_path, ['pac', 'pac_lr6'])
+  assert head.count('KL at') == len(stacked_trials.STEPS)
+  cells = [c.strip() for c in pac.split('|')[1:-1]]
+  # 3,000 and 7,500 are tabulated, 4,500 and 6,000 left empty; the last evaluation per seed; D's mean accuracy.
+  assert cells[1:6] == ['0.300 ± 0.100', '', '', '0.200 ± 0.100', '7,500: 0.100 / 0.300 / 0.200']
+  assert cells[6] == '0.75'
+  assert [c.strip() for c in lr6.split('|')[1:-1]][5:7] == ['3,000: 0.250 / 0.250 / 0.250', '0.50']
+  assert stacked_trials.curve(tmp_path, 'pac')[2:] == [
+    '| 3,000 | 0.200 | 0.400 | 0.300 | 0.300 ± 0.100 |',
+    '| 7,500 | 0.100 | 0.300 | 0.200 | 0.200 ± 0.100 |',
+  ]
+  (tmp_path / 'pac' / 'member_2' / 'metrics.jsonl').unlink()
+  with pytest.raises(SystemExit, match='member_2/metrics.jsonl is missing'):
+    stacked_trials.trials(tmp_path, ['pac'])
