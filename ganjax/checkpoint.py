@@ -346,7 +346,8 @@ def _wanted_members(
     if sweep and (k is None or not 0 <= k < n):
       raise CheckpointError(
         f'{workdir} is a sweep of {n} members ({members.field} = {tuple(members.config.sweep.choices)}); '
-        f'pick one with member=0..{n - 1}' + ('' if k is None else f', not {k}')
+        f'pick one with member=0..{n - 1} (checkpoint.init_member for a warm start)'
+        + ('' if k is None else f', not {k}')
       )
     if not sweep and k is not None:
       raise CheckpointError(f'{workdir} is not a sweep; restore it without member')
@@ -354,15 +355,16 @@ def _wanted_members(
 
 
 def warm_start(
-  source_workdir: str, g_state: GState, d_state: train_state.TrainState
+  source_workdir: str, g_state: GState, d_state: train_state.TrainState, member: int | None = None
 ) -> tuple[GState, train_state.TrainState, str]:
   """Copies the params (and BatchNorm statistics) of another run's latest checkpoint into fresh states.
 
   The optimizer state and step counters stay fresh, so a fine-tune or an
   ablation (say, another loss) starts from trained networks. The networks'
-  shapes must match; CheckpointError names the first that does not.
+  shapes must match; CheckpointError names the first that does not. From a
+  sweep, `member` picks whose networks (`checkpoint.init_member`).
   """
-  run = restore(source_workdir)
+  run = restore(source_workdir, member=member)
 
   def nets(g, d):
     return {
@@ -384,4 +386,5 @@ def warm_start(
     if g_state.batch_stats:
       g_state = g_state.replace(ema_batch_stats=run.g_state.ema_batch_stats or run.g_state.batch_stats)
   d_state = d_state.replace(params=run.d_state.params, batch_stats=run.d_state.batch_stats)
-  return g_state, d_state, f'{source_workdir} (step {run.step})'
+  which = '' if member is None else f', member {member}'
+  return g_state, d_state, f'{source_workdir} (step {run.step}{which})'

@@ -65,6 +65,7 @@ def tutorial_config() -> ml_collections.ConfigDict:
   c.checkpoint.enabled = True
   c.checkpoint.resume = True  # False: move existing checkpoints aside and start fresh
   c.checkpoint.init_from = ''  # another run's workdir: start from its latest params (warm start)
+  c.checkpoint.init_member = -1  # init_from a sweep: the member (0-based) whose params start this run
 
   c.eval = _eval_section()
 

@@ -132,7 +132,8 @@ def _start(ckpt, config: ml_collections.ConfigDict, g_state, d_state) -> tuple[i
     if changed:
       say(changed)
   elif config.checkpoint.init_from:
-    g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state)
+    member = config.checkpoint.init_member if config.checkpoint.init_member >= 0 else None
+    g_state, d_state, source = checkpoint.warm_start(config.checkpoint.init_from, g_state, d_state, member)
     say(f'warm start: params of both networks from {source}; optimizer state and step start fresh')
   return start_step, g_state, d_state
 

@@ -315,6 +315,9 @@ def _validate_rest(config: ml_collections.ConfigDict) -> None:
   _check(config.data.limit >= 0, f'data.limit must be >= 0, got {config.data.limit}')
   _check(config.checkpoint.every_steps >= 0, 'checkpoint.every_steps must be >= 0')
   _check(config.checkpoint.max_to_keep > 0, 'checkpoint.max_to_keep must be > 0')
+  member = config.checkpoint.init_member
+  _check(member >= -1, f'checkpoint.init_member must be a member index >= 0 (or -1: none), got {member}')
+  _check(member == -1 or config.checkpoint.init_from, 'checkpoint.init_member needs checkpoint.init_from (a sweep)')
   _check(config.eval.every_steps >= 0, 'eval.every_steps must be >= 0')
   _check(config.eval.num_samples >= 10, 'eval.num_samples must be >= 10 (k-NN metrics need neighbours)')
   features = config.eval.features

@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import shutil
@@ -239,6 +240,27 @@ def test_warm_start_copies_params_and_restarts_the_optimizer(tmp_path, tiny_conf
   tiny_config.model.d_features = (4, 16)
   with pytest.raises(CheckpointError, match='init_from=.* does not fit this model: d/params/Conv_1'):
     train.train_and_evaluate(tiny_config, tmp_path / 'other')
+
+
+def test_warm_start_from_a_sweep_takes_the_member_it_names(tmp_path, tiny_config):
+  sweep = copy.deepcopy(tiny_config)
+  sweep.train.num_steps, sweep.eval.every_steps = 4, 0
+  sweep.sweep.field, sweep.sweep.choices = 'seed', (0, 3)
+  train.train_and_evaluate(sweep, tmp_path / 'sweep')
+  member = ganjax.restore(tmp_path / 'sweep', member=1)
+  tiny_config.checkpoint.init_from = str(tmp_path / 'sweep')
+  tiny_config.train.num_steps, tiny_config.eval.every_steps = 1, 0
+  with pytest.raises(CheckpointError, match=r'sweep of 2 members .* member=0..1 \(checkpoint.init_member'):
+    train.train_and_evaluate(tiny_config, tmp_path / 'unnamed')
+  tiny_config.checkpoint.init_member = 1
+  tiny_config.opt.g_lr = tiny_config.opt.d_lr = 1e-12  # one step that barely moves the params
+  result = train.train_and_evaluate(tiny_config, tmp_path / 'warm')
+  for net, ours, theirs in (('g', result['g_state'], member.g_state), ('d', result['d_state'], member.d_state)):
+    ours, theirs = jax.tree.leaves(ours.params), jax.tree.leaves(theirs.params)
+    for a, b in zip(ours, theirs, strict=True):
+      np.testing.assert_allclose(a, b, atol=1e-9, err_msg=net)
+  other = ganjax.restore(tmp_path / 'sweep', member=0)  # the other member's networks differ
+  assert not np.allclose(jax.tree.leaves(other.g_state.params)[0], jax.tree.leaves(member.g_state.params)[0])
 
 
 def test_restore_is_quiet(tmp_path, tiny_config):

@@ -56,6 +56,8 @@ def test_wrong_type_is_named(tiny_config):
     ('data.source', 'web', 'data.source must be one of'),
     ('eval.features', 'clip', 'eval.features must be one of'),
     ('eval.reference_num', -1, 'eval.reference_num must be >= 0'),
+    ('checkpoint.init_member', -2, 'checkpoint.init_member must be a member index >= 0'),
+    ('checkpoint.init_member', 1, 'checkpoint.init_member needs checkpoint.init_from'),
   ],
 )
 def test_bad_values_are_named(tiny_config, field, value, message):
