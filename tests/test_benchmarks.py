@@ -1,5 +1,5 @@
 """The profiler behind `benchmarks/profile_step.py --ops`, the variants of `benchmarks/step_variants.py` and
-the tables of `benchmarks/stacked_trials.py` (scripts; their numbers are not tested)."""
+the tables of `benchmarks/stacked_trials.py` and `stacked_digits.py` (scripts; their numbers are not tested)."""
 
 import json
 import pathlib
@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'benchmarks'))
+import numpy as np  # noqa: E402
 import profile_step  # noqa: E402
 import pytest  # noqa: E402
+import stacked_digits  # noqa: E402
 import stacked_trials  # noqa: E402
 import step_variants  # noqa: E402
 
@@ -77,3 +79,15 @@ def test_stacked_trials_tabulate_each_sweep_at_shared_evaluations(tmp_path):
   (tmp_path / 'pac' / 'member_2' / 'metrics.jsonl').unlink()
   with pytest.raises(SystemExit, match='member_2/metrics.jsonl is missing'):
     stacked_trials.trials(tmp_path, ['pac'])
+
+
+def test_stacked_digits_split_the_reads_by_the_classifier_s_certainty():
+  probs = np.full((6, 10), 0.01)
+  # Two stacks, channel-major (R of both, then G, then B): digits 1, 1 | 2, 8 | 3, 9; the 8 and the 9 unsure.
+  for row, (digit, top) in enumerate([(1, 0.91), (1, 0.91), (2, 0.91), (8, 0.5), (3, 0.91), (9, 0.5)]):
+    probs[row, digit] = top
+  np.testing.assert_array_equal(stacked_digits.modes_of(probs), [123, 189])
+  every, sure, unsure = stacked_digits.digit_lines('run', probs, 0.9)
+  assert '(100.0% of channels)' in every and '1:33.3' in every and '8:16.7' in every
+  assert '( 66.7% of channels)' in sure and '1:50.0' in sure and '8: 0.0' in sure
+  assert '( 33.3% of channels)' in unsure and '8:50.0' in unsure and '9:50.0' in unsure
