@@ -350,7 +350,9 @@ def _wanted_members(
         + ('' if k is None else f', not {k}')
       )
     if not sweep and k is not None:
-      raise CheckpointError(f'{workdir} is not a sweep; restore it without member')
+      raise CheckpointError(
+        f'{workdir} is not a sweep; restore it without member (a warm start: no checkpoint.init_member)'
+      )
   return wanted
 
 

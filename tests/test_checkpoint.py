@@ -261,6 +261,9 @@ def test_warm_start_from_a_sweep_takes_the_member_it_names(tmp_path, tiny_config
       np.testing.assert_allclose(a, b, atol=1e-9, err_msg=net)
   other = ganjax.restore(tmp_path / 'sweep', member=0)  # the other member's networks differ
   assert not np.allclose(jax.tree.leaves(other.g_state.params)[0], jax.tree.leaves(member.g_state.params)[0])
+  tiny_config.checkpoint.init_from = str(tmp_path / 'warm')  # a plain run has no members to pick from
+  with pytest.raises(CheckpointError, match='is not a sweep; .* no checkpoint.init_member'):
+    train.train_and_evaluate(tiny_config, tmp_path / 'from_plain')
 
 
 def test_restore_is_quiet(tmp_path, tiny_config):
