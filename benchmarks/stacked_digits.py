@@ -64,6 +64,8 @@ def main() -> None:
   args = parser.parse_args()
   if not args.sample_seeds:
     parser.error('--sample-seeds needs at least one seed')
+  if not 0 < args.sure <= 1:
+    parser.error(f'--sure is a probability in (0, 1], got {args.sure}')
 
   import ganjax
   from ganjax import evaluate, input_pipeline, sampling, stacked_mnist

@@ -42,6 +42,14 @@ def kl_by_step(records: list[dict]) -> dict[int, float]:
   return {r['step']: r['eval/kl_modes'] for r in records if 'eval/kl_modes' in r}
 
 
+def shared_steps(workdir: pathlib.Path, kls: list[dict[int, float]]) -> list[int]:
+  """The steps every member evaluated at; SystemExit when there are none (a sweep stopped before one)."""
+  steps = sorted(set.intersection(*(set(kl) for kl in kls)))
+  if not steps:
+    raise SystemExit(f'stacked_trials.py: error: no evaluation shared by the members of {workdir}')
+  return steps
+
+
 def _cell(values: list[float]) -> str:
   return f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}'
 
@@ -64,7 +72,7 @@ def trials(out: pathlib.Path, names: list[str]) -> list[str]:
     members = member_rows(out / name)
     kls = [kl_by_step(m) for m in members]
     cells = [_cell([kl[s] for kl in kls]) if all(s in kl for kl in kls) else '' for s in STEPS]
-    last = max(kls[0])
+    last = shared_steps(out / name, kls)[-1]
     per_seed = ' / '.join(f'{kl[last]:.3f}' for kl in kls)
     acc = np.mean([d_acc_before(m, last) for m in members])
     row = f'| {ROWS[name][0]} (`{name}`) | {" | ".join(cells)} | {last:,}: {per_seed} | {acc:.2f} |'
@@ -76,7 +84,7 @@ def curve(out: pathlib.Path, name: str) -> list[str]:
   kls = [kl_by_step(m) for m in member_rows(out / name)]
   seeds = ' | '.join(f'seed {s}' for s in SEEDS)
   lines = [f'| step | {seeds} | mean ± std |', '| ---: |' + ' ---: |' * (len(SEEDS) + 1)]
-  for step in sorted(set.intersection(*(set(kl) for kl in kls))):
+  for step in shared_steps(out / name, kls):
     values = [kl[step] for kl in kls]
     lines.append(f'| {step:,} | ' + ' | '.join(f'{v:.3f}' for v in values) + f' | {_cell(values)} |')
   return lines

@@ -76,6 +76,9 @@ def test_stacked_trials_tabulate_each_sweep_at_shared_evaluations(tmp_path):
     '| 3,000 | 0.200 | 0.400 | 0.300 | 0.300 ± 0.100 |',
     '| 7,500 | 0.100 | 0.300 | 0.200 | 0.200 ± 0.100 |',
   ]
+  _sweep(tmp_path / 'stopped', [{}, {}, {}], 0.5)  # stopped before its first evaluation
+  with pytest.raises(SystemExit, match='no evaluation shared by the members of .*stopped'):
+    stacked_trials.trials(tmp_path, ['stopped'])
   (tmp_path / 'pac' / 'member_2' / 'metrics.jsonl').unlink()
   with pytest.raises(SystemExit, match='member_2/metrics.jsonl is missing'):
     stacked_trials.trials(tmp_path, ['pac'])
