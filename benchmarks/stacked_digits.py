@@ -33,10 +33,7 @@ def read(counter, samples: np.ndarray) -> np.ndarray:
   """The classifier's probabilities (3N, 10) for each channel of `samples` (N, H, W, 3) in [-1, 1]."""
   import jax
 
-  from ganjax import stacked_mnist
-
-  _, logits = counter.predict(counter.params, stacked_mnist.channels(np.asarray(samples, np.float32)))
-  return np.asarray(jax.nn.softmax(logits))
+  return np.asarray(jax.nn.softmax(counter.logits(samples)))
 
 
 def digit_lines(name: str, probs: np.ndarray, sure: float) -> list[str]:
@@ -48,11 +45,6 @@ def digit_lines(name: str, probs: np.ndarray, sure: float) -> list[str]:
     cells = ' '.join(f'{k}:{v:4.1f}' for k, v in enumerate(shares))
     lines.append(f'{name:>9} {label:>9} ({100 * chosen.mean():5.1f}% of channels)  {cells}')
   return lines
-
-
-def modes_of(probs: np.ndarray) -> np.ndarray:
-  digits = probs.argmax(axis=1).reshape(3, -1)
-  return digits[0] * 100 + digits[1] * 10 + digits[2]
 
 
 def main() -> None:
@@ -67,15 +59,14 @@ def main() -> None:
   if not 0 < args.sure <= 1:
     parser.error(f'--sure is a probability in (0, 1], got {args.sure}')
 
+  from stacked_table import real_stacks
+
   import ganjax
-  from ganjax import evaluate, input_pipeline, sampling, stacked_mnist
-  from ganjax.config import load_experiment
+  from ganjax import sampling, stacked_mnist
   from ganjax.errors import CheckpointError
 
   counter = stacked_mnist.ModeCounter()
-  config = load_experiment(ROOT / 'experiments' / 'stacked_mnist.py')
-  config.data.stacked_size, config.data.stacked_seed = NUM, 1
-  for line in digit_lines('real', read(counter, evaluate.to_unit(input_pipeline.load(config).images)), args.sure):
+  for line in digit_lines('real', read(counter, real_stacks(NUM)), args.sure):
     print(line)
   for member in args.members or [None]:
     try:
@@ -85,7 +76,7 @@ def main() -> None:
     name = 'run' if member is None else f'member {member}'
     for seed in args.sample_seeds:
       probs = read(counter, sampling.sample(run, NUM, seed=seed))
-      stats = stacked_mnist.mode_stats(modes_of(probs))
+      stats = stacked_mnist.mode_stats(stacked_mnist.modes_of(probs.argmax(axis=1)))
       print(f'{name}, step {run.step}, sample seed {seed}: KL {stats["kl_modes"]:.3f}, digits {stats["kl_digits"]:.3f}')
     for line in digit_lines(name, probs, args.sure):
       print(line)

@@ -127,14 +127,21 @@ def _mean_std(values) -> str:
   return f'{values.mean():.1f} ± {values.std(ddof=1):.1f}', f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
 
 
-def real_row(num: int = 26_000) -> tuple[int, float]:
-  """Modes and KL of `num` real stacks (stacked_seed 1: not the training stacks) as the classifier reads them."""
-  from ganjax import evaluate, input_pipeline, stacked_mnist
+def real_stacks(num: int = 26_000):
+  """`num` real stacks in [-1, 1] (stacked_seed 1: not the training stacks)."""
+  from ganjax import evaluate, input_pipeline
   from ganjax.config import load_experiment
 
   config = load_experiment(ROOT / 'experiments' / 'stacked_mnist.py')
   config.data.stacked_size, config.data.stacked_seed = num, 1
-  stats = stacked_mnist.ModeCounter()(evaluate.to_unit(input_pipeline.load(config).images))
+  return evaluate.to_unit(input_pipeline.load(config).images)
+
+
+def real_row(num: int = 26_000) -> tuple[int, float]:
+  """Modes and KL of `num` real stacks as the classifier reads them."""
+  from ganjax import stacked_mnist
+
+  stats = stacked_mnist.ModeCounter()(real_stacks(num))
   return stats['modes'], stats['kl_modes']
 
 

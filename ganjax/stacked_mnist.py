@@ -83,6 +83,12 @@ def mode_stats(modes: np.ndarray) -> dict[str, float]:
   }
 
 
+def modes_of(digits: np.ndarray) -> np.ndarray:
+  """Channel digits (3N,), R of every sample first (as `channels` lays them out) -> modes 100 d_R + 10 d_G + d_B."""
+  digits = digits.reshape(3, -1)
+  return digits[0] * 100 + digits[1] * 10 + digits[2]
+
+
 def _kl_to_uniform(p: np.ndarray) -> float:
   seen = p > 0
   return float(np.sum(p[seen] * np.log(p[seen] * len(p))))
@@ -96,11 +102,14 @@ class ModeCounter:
 
     self.params, self.predict = classifier.load(), classifier.predict
 
+  def logits(self, samples: np.ndarray) -> np.ndarray:
+    """The classifier's logits (3N, 10) for each channel of `samples` (N, H, W, 3), R of every sample first."""
+    _, logits = self.predict(self.params, channels(np.asarray(samples, np.float32)))
+    return np.asarray(logits)
+
   def modes(self, samples: np.ndarray) -> np.ndarray:
     """Each sample's mode, 100 d_R + 10 d_G + d_B, as the classifier reads its channels."""
-    _, logits = self.predict(self.params, channels(np.asarray(samples, np.float32)))
-    digits = np.argmax(logits, axis=1).reshape(3, -1)
-    return digits[0] * 100 + digits[1] * 10 + digits[2]
+    return modes_of(np.argmax(self.logits(samples), axis=1))
 
   def __call__(self, samples: np.ndarray) -> dict[str, float]:
     return {**mode_stats(self.modes(samples)), 'pixel_std': metrics.pixel_std(samples)}
