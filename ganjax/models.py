@@ -356,8 +356,16 @@ def build_models(
     theta0, psi0 = tuple(m.dirac_init) or (1.0, 1.0)
     return DiracGenerator(float(theta0)), DiracDiscriminator(float(psi0))
   g = GENERATORS[m.g_arch](m, shape) if m.g_arch in GENERATORS else _builtin_generator(m, shape)
-  d = DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, shape, info_head)
-  return g, (pacgan.Packed(d, m.d_pack) if m.d_pack > 1 else d)
+  if m.d_pack == 1:
+    return g, _discriminator(m, shape, info_head)
+  # The wrapper augments each sample before packing; the inner D, which sees packs, gets no policy.
+  inner = ml_collections.ConfigDict(m.to_dict())
+  inner.d_augment = ''
+  return g, pacgan.Packed(_discriminator(inner, shape, info_head), m.d_pack, augment_policy(m.d_augment))
+
+
+def _discriminator(m: ml_collections.ConfigDict, shape: tuple[int, ...], info_head: bool) -> nn.Module:
+  return DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, shape, info_head)
 
 
 def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> nn.Module:

@@ -139,9 +139,6 @@ def _validate_pack(config: ml_collections.ConfigDict) -> None:
     m.num_classes == 0,
     'model.d_pack does not take class labels (a pack mixes classes; PacGAN is unconditional): set model.num_classes=0',
   )
-  _check(
-    not m.d_augment, 'model.d_pack does not work with model.d_augment (DiffAugment transforms one image at a time)'
-  )
 
 
 def _validate_opt(config: ml_collections.ConfigDict) -> None:

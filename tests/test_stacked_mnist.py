@@ -1,5 +1,6 @@
 """Stacked MNIST (ganjax.stacked_mnist): the stacks, the mode metrics; PacGAN's packs (ganjax.pacgan)."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,12 +100,40 @@ def test_a_pack_of_one_is_the_plain_d_and_a_packs_logit_depends_on_all_its_membe
   np.testing.assert_allclose(packed.inner.apply(inner, stacked, train=False)[0], logits[0], rtol=1e-5)
 
 
+class _Pack(nn.Module):
+  """An inner 'D' that returns the packs it is given, to look at what the wrapper feeds it."""
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    return x
+
+
+def test_a_packed_d_augments_each_sample_on_its_own_before_packing():
+  config = _config('stacked_mnist_pac')
+  config.model.d_augment = 'translation'
+  _, d = models.build_models(config.model, config.data.image_shape)
+  assert d.augment == ('translation',) and not d.inner.augment  # the inner D sees packs: no policy of its own
+  digit = evaluate.to_unit(input_pipeline.load(_config(size=64)).images)[0]
+  x = jnp.stack([digit] * 16)  # eight packs, each the same stack twice
+  probe = pacgan.Packed(_Pack(), 2, ('translation',))
+  packs = probe.apply({}, x, rngs={'augment': jax.random.key(0)})
+  assert packs.shape == (8, 28, 28, 6)
+  np.testing.assert_array_equal(probe.apply({}, x, train=False), jnp.concatenate([x[0::2], x[1::2]], axis=-1))
+  # Every member is the stack shifted by up to 3 px (the border repeated), each by its own draw.
+  padded = np.pad(np.asarray(digit), ((3, 3), (3, 3), (0, 0)), mode='edge')
+  shifts = [padded[i : i + 28, j : j + 28] for i in range(7) for j in range(7)]
+  members = np.asarray(packs).reshape(8, 28, 28, 2, 3).transpose(0, 3, 1, 2, 4).reshape(16, 28, 28, 3)
+  found = [next(k for k, s in enumerate(shifts) if np.array_equal(s, m)) for m in members]
+  assert len(set(found)) > 4 and sum(a != b for a, b in zip(found[0::2], found[1::2])) >= 4
+
+
 @pytest.mark.parametrize(
   'overrides',
   [
     {'loss.name': 'hinge', 'model.d_spectral_norm': True},
     {'loss.name': 'wgan', 'loss.gp_weight': 10.0, 'train.d_update': 'joint', 'model.d_norm': 'none'},
     {'loss.r1_weight': 1.0, 'model.d_minibatch_std': True},
+    {'model.d_augment': 'translation,cutout'},
   ],
 )
 def test_packed_d_trains_with_losses_penalties_spectral_norm_and_minibatch_std(overrides):
@@ -133,9 +162,6 @@ def test_packs_refuse_what_they_cannot_judge_in_one_line():
   config.train.batch_size, config.model.num_classes = 64, 10
   with pytest.raises(ConfigError, match='model.d_pack does not take class labels'):
     validate(config)
-  config.model.num_classes, config.model.d_augment = 0, 'translation'
-  with pytest.raises(ConfigError, match='model.d_pack does not work with model.d_augment'):
-    validate(config)
-  config.model.d_augment, config.data.image_shape = '', (28, 28, 1)
+  config.model.num_classes, config.data.image_shape = 0, (28, 28, 1)
   with pytest.raises(ConfigError, match="'stacked_mnist' makes"):
     validate(config)
