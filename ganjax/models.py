@@ -365,7 +365,9 @@ def build_models(
 
 
 def _discriminator(m: ml_collections.ConfigDict, shape: tuple[int, ...], info_head: bool) -> nn.Module:
-  return DISCRIMINATORS[m.d_arch](m, shape) if m.d_arch in DISCRIMINATORS else _builtin_discriminator(m, shape, info_head)
+  if m.d_arch in DISCRIMINATORS:
+    return DISCRIMINATORS[m.d_arch](m, shape)
+  return _builtin_discriminator(m, shape, info_head)
 
 
 def _builtin_generator(m: ml_collections.ConfigDict, shape: tuple[int, ...]) -> nn.Module:

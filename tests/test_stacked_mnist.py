@@ -124,7 +124,7 @@ def test_a_packed_d_augments_each_sample_on_its_own_before_packing():
   shifts = [padded[i : i + 28, j : j + 28] for i in range(7) for j in range(7)]
   members = np.asarray(packs).reshape(8, 28, 28, 2, 3).transpose(0, 3, 1, 2, 4).reshape(16, 28, 28, 3)
   found = [next(k for k, s in enumerate(shifts) if np.array_equal(s, m)) for m in members]
-  assert len(set(found)) > 4 and sum(a != b for a, b in zip(found[0::2], found[1::2])) >= 4
+  assert len(set(found)) > 4 and sum(a != b for a, b in zip(found[0::2], found[1::2], strict=True)) >= 4
 
 
 @pytest.mark.parametrize(
