@@ -29,10 +29,10 @@ class Packed(nn.Module):
   pack: int
   augment: Sequence[str] = ()
 
-  def __call__(self, x: jax.Array, *args, train: bool = True, **kwargs) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True, **kwargs) -> jax.Array:
     if train and self.augment:
       x = augment.diff_augment(x, self.make_rng('augment'), self.augment)
     b, *rest = x.shape
     x = x.reshape(b // self.pack, self.pack, *rest)
     x = jnp.moveaxis(x, 1, -2).reshape(b // self.pack, *rest[:-1], self.pack * rest[-1])
-    return self.inner(x, *args, train=train, **kwargs)
+    return self.inner(x, train=train, **kwargs)
