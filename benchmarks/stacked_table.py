@@ -82,6 +82,7 @@ ROWS = {
   'pac_d2': ("PacDCGAN2, D at half G's rate", 'stacked_mnist_pac', D2),
   'pac_long': ('PacDCGAN2, 15,000 steps', 'stacked_mnist_pac', LONG),
   'pac_aug': ("PacDCGAN2, DiffAugment's translation", 'stacked_mnist_pac', AUG),
+  'dcgan_aug': ("DCGAN, DiffAugment's translation", 'stacked_mnist', AUG),
   'pac_lr2': ("PacDCGAN2, PacGAN's Adam(2e-4)", 'stacked_mnist_pac', LR2),
   'dcgan_lr2': ("DCGAN, PacGAN's Adam(2e-4)", 'stacked_mnist', LR2),
   'pac_running_bn': ("PacDCGAN2, Adam(2e-4), G's running BatchNorm averages", 'stacked_mnist_pac', BEFORE),

@@ -22,7 +22,7 @@ from toy_table import SEEDS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The packed config's sweeps, then the plain DCGAN's; rows whose runs are not in --out are left out.
-TRIAL_ROWS = ('pac', 'pac_long', 'pac_g8', 'pac_reuse', 'pac_lr6', 'pac_ema', 'pac_d2', 'pac_aug', 'dcgan')
+TRIAL_ROWS = ('pac', 'pac_long', 'pac_g8', 'pac_reuse', 'pac_lr6', 'pac_ema', 'pac_d2', 'pac_aug', 'dcgan', 'dcgan_aug')
 # The evaluations tabulated for every row (most sweeps evaluated every 1,500 steps).
 STEPS = (3000, 4500, 6000, 7500)
 
