@@ -1,12 +1,12 @@
-"""Every 3-seed sweep of Stacked MNIST in one table, and one sweep's KL at each evaluation: docs/evaluation.md.
+"""Every 3-seed sweep of Stacked MNIST in one table, and some sweeps' KL at each evaluation: docs/evaluation.md.
 
-  python benchmarks/stacked_trials.py [--docs] [--out runs/stacked] [--curve pac_long]
+  python benchmarks/stacked_trials.py [--docs] [--out runs/stacked] [--curve pac_long,pac_aug]
 
 Reads the sweeps `benchmarks/stacked_table.py --rows NAME` trained into --out (it trains nothing): for
 each row of TRIAL_ROWS whose folder is there, the KL to uniform (`eval/kl_modes`, 26,000 samples) at
 the evaluations every row shares, mean ± std over the seeds; the last evaluation of each seed; and D's
 logged accuracy averaged over the last 1,000 steps before it (near 0.5: an even game; near 1: D wins).
-A sweep stopped early shows its last evaluation. --curve NAME adds that row's KL per seed at every
+A sweep stopped early shows its last evaluation. --curve NAMES adds those rows' KL per seed at every
 evaluation. --docs writes both into docs/evaluation.md's `stacked-trials` block.
 """
 
@@ -93,12 +93,16 @@ def curve(out: pathlib.Path, name: str) -> list[str]:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='runs/stacked', help='folder of the sweeps')
-  parser.add_argument('--curve', default='', help='also the KL per seed at every evaluation of this row')
+  parser.add_argument(
+    '--curve', default='', help='also the KL per seed at every evaluation of these rows, e.g. pac_long,pac_aug'
+  )
   parser.add_argument('--docs', action='store_true', help="write into docs/evaluation.md's stacked-trials block")
   args = parser.parse_args()
   out = (ROOT / args.out).resolve()
-  if args.curve and args.curve not in ROWS:
-    sys.exit(f'stacked_trials.py: error: unknown row {args.curve!r}; choose from {list(ROWS)}')
+  curves = [name for name in args.curve.split(',') if name]
+  unknown = [name for name in curves if name not in ROWS]
+  if unknown:
+    sys.exit(f'stacked_trials.py: error: unknown row(s) {unknown}; choose from {list(ROWS)}')
   names = [name for name in TRIAL_ROWS if (out / name).is_dir()]
   if not names:
     sys.exit(f'stacked_trials.py: error: no sweep of {TRIAL_ROWS} in {out}')
@@ -111,8 +115,8 @@ def main() -> None:
     '',
     *trials(out, names),
   ]
-  if args.curve:
-    lines += ['', f'{ROWS[args.curve][0]} (`{args.curve}`), at every evaluation:', '', *curve(out, args.curve)]
+  for name in curves:
+    lines += ['', f'{ROWS[name][0]} (`{name}`), at every evaluation:', '', *curve(out, name)]
   text = '\n'.join(lines)
   print(text)
   if args.docs:
