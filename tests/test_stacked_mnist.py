@@ -136,7 +136,7 @@ def test_a_packed_d_augments_each_sample_on_its_own_before_packing():
     {'model.d_augment': 'translation,cutout'},
   ],
 )
-def test_packed_d_trains_with_losses_penalties_spectral_norm_and_minibatch_std(overrides):
+def test_packed_d_trains_with_losses_penalties_spectral_norm_minibatch_std_and_diffaugment(overrides):
   config = _config('stacked_mnist_pac')
   config.model.g_features, config.model.d_features = (16, 8), (8, 16)
   config.train.batch_size = 8
