@@ -359,7 +359,7 @@ def build_models(
   if m.d_pack == 1:
     return g, _discriminator(m, shape, info_head)
   # The wrapper augments each sample before packing; the inner D, which sees packs, gets no policy.
-  inner = ml_collections.ConfigDict(m.to_dict())
+  inner = m.copy_and_resolve_references()
   inner.d_augment = ''
   return g, pacgan.Packed(_discriminator(inner, shape, info_head), m.d_pack, augment_policy(m.d_augment))
 
