@@ -22,6 +22,10 @@ def _save_that_hangs(self, step, *args, **kwargs):
   if step == STEP:
 
     async def hang_forever(handler, directory, *unused_args, **unused_kwargs):
+      # Orbax may create the temporary folders on a background thread, after this call starts:
+      # the marker waits for them, so that the test sees a save provably midway.
+      while not pathlib.Path(directory).exists():
+        time.sleep(0.01)
       MARKER.write_text(str(directory))
       while True:
         time.sleep(60)
