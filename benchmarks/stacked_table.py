@@ -59,6 +59,9 @@ LONG = (*LR4, '--config.train.num_steps=15000')
 # DiffAugment's translation of every image D sees, real or fake: the stacks reuse 10,000 digits, each seen
 # hundreds of times a run, and D's accuracy climbs late in training, the limited-data setting it is made for.
 AUG = (*LR4, '--config.model.d_augment=translation')
+# DiffAugment's translation for twice the steps: whether D, kept from memorising, lets the KL fall on where the
+# configs' leveled off. Its runs went on from the `pac_aug` sweep's 7,500-step checkpoint, as `pac_long`'s did.
+AUG_LONG = (*AUG, '--config.train.num_steps=15000')
 # The default's recipe (`mnist_gan.py`: joint D update, Adam(1e-3, b2=0.99) decaying to 0, EMA of G) with
 # minibatch std in D: what a 3-seed sweep showed it buys here.
 DEFAULT_RECIPE = (
@@ -83,6 +86,7 @@ ROWS = {
   'pac_long': ('PacDCGAN2, 15,000 steps', 'stacked_mnist_pac', LONG),
   'pac_aug': ("PacDCGAN2, DiffAugment's translation", 'stacked_mnist_pac', AUG),
   'dcgan_aug': ("DCGAN, DiffAugment's translation", 'stacked_mnist', AUG),
+  'pac_aug_long': ("PacDCGAN2, DiffAugment's translation, 15,000 steps", 'stacked_mnist_pac', AUG_LONG),
   'pac_lr2': ("PacDCGAN2, PacGAN's Adam(2e-4)", 'stacked_mnist_pac', LR2),
   'dcgan_lr2': ("DCGAN, PacGAN's Adam(2e-4)", 'stacked_mnist', LR2),
   'pac_running_bn': ("PacDCGAN2, Adam(2e-4), G's running BatchNorm averages", 'stacked_mnist_pac', BEFORE),
