@@ -11,7 +11,8 @@ Each row trains as one 3-seed sweep (`sweep.field=seed`: the three GANs in one p
 at the last step of every member's metrics.jsonl, and reports mean ± std over the seeds, the worst
 seed's KL (the target is per seed), the batch in samples, and the sweep's wall time (and a third of
 it). The real-data row runs the same metric on 26,000 real stacks: what the classifier's own errors
-cost. The published rows are copied from PacGAN's Table 2 (Lin et al. 2018), whose runs are longer
+cost. A row of CONTINUED_FROM goes on from another row's last checkpoint (a copy of that row's folder), and its
+time is both sweeps'. The published rows are copied from PacGAN's Table 2 (Lin et al. 2018), whose runs are longer
 and wider than a 2-core CPU allows. Member 0's last sample grid goes to docs/stacked/.
 """
 
@@ -53,14 +54,14 @@ EMA = (*LR4, '--config.train.g_ema_decay=0.999')
 # D at half G's rate: in the configs D's accuracy was highest on the seed whose KL stalled, and at higher
 # rates for both D won outright. Over 3 seeds the game stayed even but the KL no lower (docs/evaluation.md).
 D2 = ('--config.opt.g_lr=4e-4', '--config.opt.d_lr=2e-4')
-# The configs for twice their steps: how far the KL falls with more steps at the configs' rate. Its runs went
-# on from the `pac` sweep's 7,500-step checkpoint (a constant rate, so the same runs; docs/evaluation.md).
+# The configs for twice their steps: how far the KL falls with more steps at the configs' rate. Its runs go
+# on from the `pac` sweep's 7,500-step checkpoint (`CONTINUED_FROM`; a constant rate, so the same runs).
 LONG = (*LR4, '--config.train.num_steps=15000')
 # DiffAugment's translation of every image D sees, real or fake: the stacks reuse 10,000 digits, each seen
 # hundreds of times a run, and D's accuracy climbs late in training, the limited-data setting it is made for.
 AUG = (*LR4, '--config.model.d_augment=translation')
 # DiffAugment's translation for twice the steps: whether D, kept from memorising, lets the KL fall on where the
-# configs' leveled off. Its runs went on from the `pac_aug` sweep's 7,500-step checkpoint, as `pac_long`'s did.
+# configs' leveled off. Its runs go on from the `pac_aug` sweep's 7,500-step checkpoint, as `pac_long`'s do.
 AUG_LONG = (*AUG, '--config.train.num_steps=15000')
 # Translation at Adam(6e-4): translation's 15,000 steps met the KL target on every seed, in twice the time a run
 # may take. Without it D won at this rate (`pac_lr6`); with D kept in check, whether the KL falls sooner.
@@ -107,8 +108,10 @@ ROWS = {
     ('--config.model.d_pack=2', '--config.train.batch_size=128'),
   ),
 }
-# The README's table (at its line limit): both configs.
-README_ROWS = ('pac', 'dcgan')
+# Rows whose runs went on from another row's last checkpoint: their sweep's wall time is both sweeps'.
+CONTINUED_FROM = {'pac_long': 'pac', 'pac_aug_long': 'pac_aug'}
+# The README's table (at its line limit): both configs, and the recipe that met the KL target on every seed.
+README_ROWS = ('pac', 'dcgan', 'pac_aug_long')
 # docs/evaluation.md's table: D at a quarter of its width, plain and packed.
 SMALL_D_ROWS = ('small_d', 'small_d_pac')
 # PacGAN (Lin et al. 2018), Table 2: modes (of 1,000) and KL to uniform, as published. For PacGAN's own
@@ -138,6 +141,24 @@ def _mean_std(values) -> str:
 
   values = np.asarray(values, np.float64)
   return f'{values.mean():.1f} ± {values.std(ddof=1):.1f}', f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
+
+
+def sweep_seconds(out: pathlib.Path, name: str) -> float:
+  """Row `name`'s sweep wall time, with the sweeps it went on from (`CONTINUED_FROM`)."""
+  seconds = json.loads((out / name / 'summary.json').read_text())['wall_s']
+  return seconds + (sweep_seconds(out, CONTINUED_FROM[name]) if name in CONTINUED_FROM else 0.0)
+
+
+def copy_predecessor(out: pathlib.Path, name: str) -> None:
+  """Row `name`'s folder as a copy of the runs it goes on from (`CONTINUED_FROM`); SystemExit if they are not there."""
+  before = out / CONTINUED_FROM[name]
+  if not (before / 'checkpoints').is_dir():
+    sys.exit(
+      f'stacked_table.py: error: row {name} goes on from the checkpoint of row {CONTINUED_FROM[name]}, '
+      f'not in {before}: train --rows {CONTINUED_FROM[name]} first'
+    )
+  shutil.rmtree(out / name, ignore_errors=True)
+  shutil.copytree(before, out / name)
 
 
 def real_stacks(num: int = 26_000):
@@ -181,7 +202,7 @@ def table(out: pathlib.Path, names: list[str], command: str, published: bool = T
     _, kl = _mean_std([r['eval/kl_modes'] for r in records])
     worst = max(r['eval/kl_modes'] for r in records)
     batch = json.loads((out / name / 'member_0' / 'config.json').read_text())['train']['batch_size']
-    minutes = json.loads((out / name / 'summary.json').read_text())['wall_s'] / 60
+    minutes = sweep_seconds(out, name) / 60
     per_seed = f'{minutes:.0f} min ({minutes / len(SEEDS):.0f} min)'
     lines.append(f'| {label} | {batch} | {records[0]["step"]:,} | {modes} | {kl} | {worst:.2f} | {per_seed} |')
     grids = sorted((out / name / 'member_0' / 'samples').glob('step_*.png'))
@@ -233,7 +254,9 @@ def main() -> None:
         f'--config.eval.every_steps={args.eval_every}',
         '--config.sweep.mode=unroll',
       )
-      train_sweep(out, name, config, (*budget, *extra, *steps))
+      if name in CONTINUED_FROM:
+        copy_predecessor(out, name)
+      train_sweep(out, name, config, (*budget, *extra, *steps), resume=name in CONTINUED_FROM)
   command = ' '.join(
     [
       'python benchmarks/stacked_table.py',

@@ -49,10 +49,16 @@ ROWS = {
 }
 
 
-def train_sweep(out: pathlib.Path, name: str, config: str, extra: tuple[str, ...] | list[str]) -> None:
-  """`experiments/<config>.py` with `extra` flags as one seed sweep over SEEDS in `out/name` (log beside it)."""
+def train_sweep(
+  out: pathlib.Path, name: str, config: str, extra: tuple[str, ...] | list[str], resume: bool = False
+) -> None:
+  """`experiments/<config>.py` with `extra` flags as one seed sweep over SEEDS in `out/name` (log beside it).
+
+  The folder starts empty, or with `resume` goes on from the checkpoint already in it.
+  """
   workdir = out / name
-  shutil.rmtree(workdir, ignore_errors=True)
+  if not resume:
+    shutil.rmtree(workdir, ignore_errors=True)
   seeds = '(' + ', '.join(map(str, SEEDS)) + ')'
   args = [
     f'--config=experiments/{config}.py',

@@ -1,5 +1,6 @@
 """The profiler behind `benchmarks/profile_step.py --ops`, the variants of `benchmarks/step_variants.py` and
-the tables of `benchmarks/stacked_trials.py` and `stacked_digits.py` (scripts; their numbers are not tested)."""
+the tables of `benchmarks/stacked_trials.py` and `stacked_digits.py`, and the continued rows of `stacked_table.py`
+(scripts; their numbers are not tested)."""
 
 import json
 import pathlib
@@ -13,6 +14,7 @@ import numpy as np  # noqa: E402
 import profile_step  # noqa: E402
 import pytest  # noqa: E402
 import stacked_digits  # noqa: E402
+import stacked_table  # noqa: E402
 import stacked_trials  # noqa: E402
 import step_variants  # noqa: E402
 
@@ -96,3 +98,18 @@ def test_stacked_digits_split_the_reads_by_the_classifier_s_certainty():
   assert '(100.0% of channels)' in every and '1:33.3' in every and '8:16.7' in every
   assert '( 66.7% of channels)' in sure and '1:50.0' in sure and '8: 0.0' in sure
   assert '( 33.3% of channels)' in unsure and '8:50.0' in unsure and '9:50.0' in unsure
+
+
+def test_a_continued_stacked_row_goes_on_from_a_copy_of_its_predecessor_and_counts_both_times(tmp_path):
+  with pytest.raises(SystemExit, match='row pac_aug_long goes on from the checkpoint of row pac_aug, not in .*pac_aug'):
+    stacked_table.copy_predecessor(tmp_path, 'pac_aug_long')
+  before = tmp_path / 'pac_aug'
+  (before / 'checkpoints' / '7500').mkdir(parents=True)
+  (before / 'summary.json').write_text(json.dumps({'wall_s': 100.0}))
+  (tmp_path / 'pac_aug_long' / 'stale').mkdir(parents=True)  # a folder left by an earlier try is replaced
+  stacked_table.copy_predecessor(tmp_path, 'pac_aug_long')
+  after = tmp_path / 'pac_aug_long'
+  assert (after / 'checkpoints' / '7500').is_dir() and not (after / 'stale').exists()
+  (after / 'summary.json').write_text(json.dumps({'wall_s': 50.0}))  # the continuation's own time
+  assert stacked_table.sweep_seconds(tmp_path, 'pac_aug_long') == 150.0
+  assert stacked_table.sweep_seconds(tmp_path, 'pac_aug') == 100.0
