@@ -1,6 +1,6 @@
 """Every 3-seed sweep of Stacked MNIST in one table, and some sweeps' KL at each evaluation: docs/evaluation.md.
 
-  python benchmarks/stacked_trials.py [--docs] [--out runs/stacked] [--curve pac_long,pac_aug]
+  python benchmarks/stacked_trials.py [--docs] [--out runs/stacked] [--curve pac_long,pac_aug_long]
 
 Reads the sweeps `benchmarks/stacked_table.py --rows NAME` trained into --out (it trains nothing): for
 each row of TRIAL_ROWS whose folder is there, the KL to uniform (`eval/kl_modes`, 26,000 samples) at
@@ -22,7 +22,20 @@ from toy_table import SEEDS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The packed config's sweeps, then the plain DCGAN's; rows whose runs are not in --out are left out.
-TRIAL_ROWS = ('pac', 'pac_long', 'pac_g8', 'pac_reuse', 'pac_lr6', 'pac_ema', 'pac_d2', 'pac_aug', 'dcgan', 'dcgan_aug')
+TRIAL_ROWS = (
+  'pac',
+  'pac_long',
+  'pac_g8',
+  'pac_reuse',
+  'pac_lr6',
+  'pac_ema',
+  'pac_d2',
+  'pac_aug',
+  'pac_aug_long',
+  'pac_aug_lr6',
+  'dcgan',
+  'dcgan_aug',
+)
 # The evaluations tabulated for every row (most sweeps evaluated every 1,500 steps).
 STEPS = (3000, 4500, 6000, 7500)
 
