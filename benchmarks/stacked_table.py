@@ -159,6 +159,8 @@ def copy_predecessor(out: pathlib.Path, name: str) -> None:
     )
   shutil.rmtree(out / name, ignore_errors=True)
   shutil.copytree(before, out / name)
+  # The copy's summary is the predecessor's: were it left, a continuation that stopped early would count its time twice.
+  (out / name / 'summary.json').unlink(missing_ok=True)
 
 
 def real_stacks(num: int = 26_000):

@@ -110,6 +110,7 @@ def test_a_continued_stacked_row_goes_on_from_a_copy_of_its_predecessor_and_coun
   stacked_table.copy_predecessor(tmp_path, 'pac_aug_long')
   after = tmp_path / 'pac_aug_long'
   assert (after / 'checkpoints' / '7500').is_dir() and not (after / 'stale').exists()
+  assert not (after / 'summary.json').exists()  # only the continuation writes its own
   (after / 'summary.json').write_text(json.dumps({'wall_s': 50.0}))  # the continuation's own time
   assert stacked_table.sweep_seconds(tmp_path, 'pac_aug_long') == 150.0
   assert stacked_table.sweep_seconds(tmp_path, 'pac_aug') == 100.0
