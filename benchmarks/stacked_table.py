@@ -31,29 +31,36 @@ TARGETS = {
   'readme': (ROOT / 'README.md', 'stacked'),
   'docs': (ROOT / 'docs' / 'evaluation.md', 'stacked-small-d'),
 }
-# name: (label, config, extra flags)
-# The configs' rate, passed explicitly. The README's sweeps ran as rows pac_7500 and dcgan_7500, these flags and
-# `--config.train.num_steps=7500`, before the configs took 7,500 steps (their folders renamed pac and dcgan).
-LR4 = ('--config.opt.g_lr=4e-4', '--config.opt.d_lr=4e-4')
+# name: (label, config, extra flags); of flags naming the same field, the last wins.
+# The configs' recipe before they took translation at Adam(6e-4), decaying over the second half of 6,000 steps:
+# Adam(4e-4) held constant, no augmentation, 7,500 steps. Every row but the configs' own ran under it and passes it.
+LR4 = (
+  '--config.opt.g_lr=4e-4',
+  '--config.opt.d_lr=4e-4',
+  '--config.opt.schedule=constant',
+  '--config.opt.decay_from=0.0',
+  '--config.model.d_augment=',
+  '--config.train.num_steps=7500',
+)
 # The configs' steps before they took 7,500: the rows whose runs ran then pass it.
 STEPS6 = ('--config.train.num_steps=6000',)
 # PacGAN's rate, the configs' before: the earlier rows' runs (docs/evaluation.md) used it.
-LR2 = ('--config.opt.g_lr=2e-4', '--config.opt.d_lr=2e-4', *STEPS6)
+LR2 = (*LR4, '--config.opt.g_lr=2e-4', '--config.opt.d_lr=2e-4', *STEPS6)
 # The rows before standing statistics (samples normalised with G's running BatchNorm averages).
 BEFORE = ('--config.eval.standing_stats=0', *LR2)
 # G at twice D's rate for 5,000 steps: in single-seed trials of the packed config (seeds 1 and 2) it ended
 # at least as low as 6,000 steps of LR4; over 3 seeds it did not (docs/evaluation.md).
-G8 = ('--config.opt.g_lr=8e-4', '--config.opt.d_lr=4e-4', '--config.train.num_steps=5000')
+G8 = (*LR4, '--config.opt.g_lr=8e-4', '--config.train.num_steps=5000')
 # The configs with G's update on D's fake batch (`train.g_reuses_fakes`): one forward pass of G a step fewer.
 REUSE = (*LR4, '--config.train.g_reuses_fakes=True', *STEPS6)
 # Between the configs' rate and 8e-4, at which D won outright in a single-seed trial (docs/evaluation.md).
-LR6 = ('--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4', '--config.train.num_steps=7500')
+LR6 = (*LR4, '--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4')
 # The configs with samples from an EMA of G: the game as it was (the step is the configs' own), other weights
 # sampled. Over 3 seeds it was never lower than the live G (stopped at 6,000; docs/evaluation.md).
 EMA = (*LR4, '--config.train.g_ema_decay=0.999')
 # D at half G's rate: in the configs D's accuracy was highest on the seed whose KL stalled, and at higher
 # rates for both D won outright. Over 3 seeds the game stayed even but the KL no lower (docs/evaluation.md).
-D2 = ('--config.opt.g_lr=4e-4', '--config.opt.d_lr=2e-4')
+D2 = (*LR4, '--config.opt.d_lr=2e-4')
 # The configs for twice their steps: how far the KL falls with more steps at the configs' rate. Its runs go
 # on from the `pac` sweep's 7,500-step checkpoint (`CONTINUED_FROM`; a constant rate, so the same runs).
 LONG = (*LR4, '--config.train.num_steps=15000')
@@ -65,7 +72,7 @@ AUG = (*LR4, '--config.model.d_augment=translation')
 AUG_LONG = (*AUG, '--config.train.num_steps=15000')
 # Translation at Adam(6e-4): translation's 15,000 steps met the KL target on every seed, in twice the time a run
 # may take. Without it D won at this rate (`pac_lr6`); with D kept in check, whether the KL falls sooner.
-AUG_LR6 = ('--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4', '--config.model.d_augment=translation')
+AUG_LR6 = (*AUG, '--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4')
 # The default's recipe (`mnist_gan.py`: joint D update, Adam(1e-3, b2=0.99) decaying to 0, EMA of G) with
 # minibatch std in D: what a 3-seed sweep showed it buys here.
 DEFAULT_RECIPE = (
@@ -78,8 +85,10 @@ DEFAULT_RECIPE = (
   '--config.train.g_ema_decay=0.999',
 )
 ROWS = {
-  'pac': ('PacDCGAN2, `stacked_mnist_pac.py`', 'stacked_mnist_pac', LR4),
-  'dcgan': ('DCGAN, `stacked_mnist.py`', 'stacked_mnist', LR4),
+  'pac': ('PacDCGAN2, `stacked_mnist_pac.py`', 'stacked_mnist_pac', ()),
+  'dcgan': ('DCGAN, `stacked_mnist.py`', 'stacked_mnist', ()),
+  'pac_lr4': ('PacDCGAN2, Adam(4e-4), 7,500 steps (the earlier config)', 'stacked_mnist_pac', LR4),
+  'dcgan_lr4': ('DCGAN, Adam(4e-4), 7,500 steps (the earlier config)', 'stacked_mnist', LR4),
   'pac_g8': ("PacDCGAN2, G at twice D's rate, 5,000 steps", 'stacked_mnist_pac', G8),
   'dcgan_g8': ("DCGAN, G at twice D's rate, 5,000 steps", 'stacked_mnist', G8),
   'pac_reuse': ("PacDCGAN2, G's update on D's fake batch", 'stacked_mnist_pac', REUSE),
@@ -109,7 +118,7 @@ ROWS = {
   ),
 }
 # Rows whose runs went on from another row's last checkpoint: their sweep's wall time is both sweeps'.
-CONTINUED_FROM = {'pac_long': 'pac', 'pac_aug_long': 'pac_aug'}
+CONTINUED_FROM = {'pac_long': 'pac_lr4', 'pac_aug_long': 'pac_aug'}
 # The README's table (at its line limit): both configs, and the recipe that met the KL target on every seed.
 README_ROWS = ('pac', 'dcgan', 'pac_aug_long')
 # docs/evaluation.md's table: D at a quarter of its width, plain and packed.

@@ -24,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The packed config's sweeps, then the plain DCGAN's; rows whose runs are not in --out are left out.
 TRIAL_ROWS = (
   'pac',
+  'pac_lr4',
   'pac_long',
   'pac_g8',
   'pac_reuse',
@@ -34,6 +35,7 @@ TRIAL_ROWS = (
   'pac_aug_long',
   'pac_aug_lr6',
   'dcgan',
+  'dcgan_lr4',
   'dcgan_aug',
 )
 # The evaluations tabulated for every row (most sweeps evaluated every 1,500 steps).
