@@ -12,8 +12,10 @@ joint D update and two G updates, `train.g_steps=2`: in a trial of the packed co
 - Adam(6e-4, 0.5) for both, three times PacGAN's rate, held for 3,000 steps and then decaying linearly to 0.
   Without translation D won at this rate; with it the game stayed even and the packed config's KL fell
   below 0.1 on every seed by 4,500 steps, but a constant rate let one seed wander back above it by 6,000
-  (0.083 / 0.091 / 0.112); the decay is there to settle it. The earlier config, Adam(4e-4) held for 7,500
-  steps without translation, ended at 0.087 / 0.083 / 0.130 (docs/evaluation.md has every sweep).
+  (0.083 / 0.091 / 0.112); the decay was to settle it. Under this recipe the packed config read 0.097 /
+  0.094 / 0.106 at 6,000 steps, 19.9 min a seed of its 3-seed sweep on a 2-core AMD EPYC: a narrower
+  spread, not a lower mean. The earlier config, Adam(4e-4) held for 7,500 steps without translation, ended
+  at 0.087 / 0.083 / 0.130 (docs/evaluation.md has every sweep).
 
 Why not the default's recipe (joint D update, Adam(1e-3) decaying to 0, EMA of G, with minibatch std
 in D): over 3 seeds of the packed config at 6,000 steps it gave KL 0.16 +- 0.04, PacGAN's Adam(2e-4)
