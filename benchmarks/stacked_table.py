@@ -62,7 +62,7 @@ EMA = (*LR4, '--config.train.g_ema_decay=0.999')
 # rates for both D won outright. Over 3 seeds the game stayed even but the KL no lower (docs/evaluation.md).
 D2 = (*LR4, '--config.opt.d_lr=2e-4')
 # The configs for twice their steps: how far the KL falls with more steps at the configs' rate. Its runs go
-# on from the `pac` sweep's 7,500-step checkpoint (`CONTINUED_FROM`; a constant rate, so the same runs).
+# on from the `pac_lr4` sweep's 7,500-step checkpoint (`CONTINUED_FROM`; a constant rate, so the same runs).
 LONG = (*LR4, '--config.train.num_steps=15000')
 # DiffAugment's translation of every image D sees, real or fake: the stacks reuse 10,000 digits, each seen
 # hundreds of times a run, and D's accuracy climbs late in training, the limited-data setting it is made for.
