@@ -32,8 +32,8 @@ TARGETS = {
   'docs': (ROOT / 'docs' / 'evaluation.md', 'stacked-small-d'),
 }
 # name: (label, config, extra flags); of flags naming the same field, the last wins.
-# The configs' recipe before they took translation at Adam(6e-4), decaying over the second half of 6,000 steps:
-# Adam(4e-4) held constant, no augmentation, 7,500 steps. Every row but the configs' own ran under it and passes it.
+# The configs' recipe before they took translation at Adam(6e-4) (6,000 steps): Adam(4e-4) held constant, no
+# augmentation, no EMA of G, 7,500 steps. Every row but the configs' own and DECAY's ran under it and passes it.
 LR4 = (
   '--config.opt.g_lr=4e-4',
   '--config.opt.d_lr=4e-4',
@@ -41,7 +41,11 @@ LR4 = (
   '--config.opt.decay_from=0.0',
   '--config.model.d_augment=',
   '--config.train.num_steps=7500',
+  '--config.train.g_ema_decay=0.0',
 )
+# The configs' recipe between: translation at Adam(6e-4) for 6,000 steps as now, but the rate decaying linearly
+# to 0 over the second half and samples from the live G instead of an EMA of it.
+DECAY = ('--config.opt.schedule=linear', '--config.opt.decay_from=0.5', '--config.train.g_ema_decay=0.0')
 # The configs' steps before they took 7,500: the rows whose runs ran then pass it.
 STEPS6 = ('--config.train.num_steps=6000',)
 # PacGAN's rate, the configs' before: the earlier rows' runs (docs/evaluation.md) used it.
@@ -89,6 +93,8 @@ ROWS = {
   'dcgan': ('DCGAN, `stacked_mnist.py`', 'stacked_mnist', ()),
   'pac_lr4': ('PacDCGAN2, Adam(4e-4), 7,500 steps (the earlier config)', 'stacked_mnist_pac', LR4),
   'dcgan_lr4': ('DCGAN, Adam(4e-4), 7,500 steps (the earlier config)', 'stacked_mnist', LR4),
+  'pac_decay': ('PacDCGAN2, the rate decaying over the second half, the live G', 'stacked_mnist_pac', DECAY),
+  'dcgan_decay': ('DCGAN, the rate decaying over the second half, the live G', 'stacked_mnist', DECAY),
   'pac_g8': ("PacDCGAN2, G at twice D's rate, 5,000 steps", 'stacked_mnist_pac', G8),
   'dcgan_g8': ("DCGAN, G at twice D's rate, 5,000 steps", 'stacked_mnist', G8),
   'pac_reuse': ("PacDCGAN2, G's update on D's fake batch", 'stacked_mnist_pac', REUSE),

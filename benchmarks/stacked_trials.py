@@ -25,6 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRIAL_ROWS = (
   'pac',
   'pac_lr4',
+  'pac_decay',
   'pac_long',
   'pac_g8',
   'pac_reuse',
@@ -36,6 +37,7 @@ TRIAL_ROWS = (
   'pac_aug_lr6',
   'dcgan',
   'dcgan_lr4',
+  'dcgan_decay',
   'dcgan_aug',
 )
 # The evaluations tabulated for every row (most sweeps evaluated every 1,500 steps).
