@@ -221,7 +221,7 @@ def table(out: pathlib.Path, names: list[str], command: str, published: bool = T
     batch = json.loads((out / name / 'member_0' / 'config.json').read_text())['train']['batch_size']
     minutes = sweep_seconds(out, name) / 60
     per_seed = f'{minutes:.0f} min ({minutes / len(SEEDS):.0f} min)'
-    lines.append(f'| {label} | {batch} | {records[0]["step"]:,} | {modes} | {kl} | {worst:.2f} | {per_seed} |')
+    lines.append(f'| {label} | {batch} | {records[0]["step"]:,} | {modes} | {kl} | {worst:.3f} | {per_seed} |')
     grids = sorted((out / name / 'member_0' / 'samples').glob('step_*.png'))
     if grids:
       shutil.copy(grids[-1], docs / f'{name}.png')

@@ -13,9 +13,10 @@ joint D update and two G updates, `train.g_steps=2`: in a trial of the packed co
   rate; with it the game stayed even and the packed config's KL fell below 0.1 on every seed by 4,500
   steps, but the live G wanders: one seed was back at 0.112 by 6,000 (0.083 / 0.091 / 0.112).
 - Samples and evaluation from an EMA of G's weights (`train.g_ema_decay=0.999`): it averages the wander
-  out, at no cost to the step. The recipe before it, the same rate decaying linearly to 0 over the second
-  half without an EMA, narrowed the spread but not the mean: 0.097 / 0.094 / 0.106 at 6,000 steps. The
-  one before that, Adam(4e-4) held for 7,500 steps without translation, ended at 0.087 / 0.083 / 0.130
+  out, at no cost to the step. The packed config's EMA read 0.095 / 0.083 / 0.093 at 6,000 steps over its
+  3-seed sweep, 19.6 min a seed on a 2-core AMD EPYC. The recipe before it, the same rate decaying linearly
+  to 0 over the second half without an EMA, narrowed the spread but not the mean: 0.097 / 0.094 / 0.106.
+  The one before that, Adam(4e-4) held for 7,500 steps without translation, ended at 0.087 / 0.083 / 0.130
   (docs/evaluation.md has every sweep).
 
 Why not the default's recipe (joint D update, Adam(1e-3) decaying to 0, EMA of G, with minibatch std
