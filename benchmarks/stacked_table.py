@@ -59,8 +59,8 @@ G8 = (*LR4, '--config.opt.g_lr=8e-4', '--config.train.num_steps=5000')
 REUSE = (*LR4, '--config.train.g_reuses_fakes=True', *STEPS6)
 # Between the configs' rate and 8e-4, at which D won outright in a single-seed trial (docs/evaluation.md).
 LR6 = (*LR4, '--config.opt.g_lr=6e-4', '--config.opt.d_lr=6e-4')
-# The configs with samples from an EMA of G: the game as it was (the step is the configs' own), other weights
-# sampled. Over 3 seeds it was never lower than the live G (stopped at 6,000; docs/evaluation.md).
+# The Adam(4e-4) configs of LR4 with samples from an EMA of G: the game as it was, other weights sampled. Over 3
+# seeds it was never lower than the live G (stopped at 6,000; docs/evaluation.md). The configs now sample one.
 EMA = (*LR4, '--config.train.g_ema_decay=0.999')
 # D at half G's rate: in the configs D's accuracy was highest on the seed whose KL stalled, and at higher
 # rates for both D won outright. Over 3 seeds the game stayed even but the KL no lower (docs/evaluation.md).
